@@ -1,0 +1,17 @@
+.PHONY: install test lint check format
+
+install:
+	python -m pip install -e '.[test]'
+
+test:
+	python -m pytest
+
+lint:
+	ruff format --check . && ruff check . && mypy
+
+# Run in sequence (not as two prerequisites) so `make -j check` still lints first.
+check: lint
+	$(MAKE) --no-print-directory test
+
+format:
+	ruff format . && ruff check --fix .

@@ -1,0 +1,5 @@
+"""kindred: a self-hosted, Mixpanel-compatible product analytics server."""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
