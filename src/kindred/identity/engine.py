@@ -1,20 +1,18 @@
 """The identity engine: ids grouped into clusters, each reported under one canonical id.
 
 The state is a pure function of the inputs: applying them in any arrival order gives the state of
-applying them sorted by (event time, arrival). The engine keeps that promise cheaply by tracking two
-partitions of the ids it knows:
+applying them sorted by (event time, arrival). The engine keeps that promise cheaply:
 
-- clusters: the ids that are one person (joined by applied inputs);
-- groups: the ids joined by any input at all, applied or refused. Whether an input is refused
-  depends only on the clusters of its two ids, and those lie inside its group, so groups are
-  independent: an input that arrives late, or one that is withdrawn, replays its group alone.
+- Each cluster remembers the order key of the newest input that touched it, applied or refused.
+  An input not older than that key on both of its clusters cannot change the outcome of anything
+  already applied, so it is applied at once, in constant time.
+- An older input, or a withdrawn one, replays its component: the ids joined to its own by any
+  input at all. Whether an input is refused depends only on the clusters of its two ids, and those
+  lie inside its component, so components never need each other to be replayed.
 
-An input whose event time is not older than anything its groups have seen is applied directly, in
-constant time; only a late input or a withdrawal pays for a replay of the groups it touches.
-
-Everything lives in flat arrays indexed by small integers (one per known id, one per input), so that
-a million ids cost a few hundred bytes each and a snapshot is a handful of `tobytes()` calls.
-`resolve()` is a single dict lookup.
+Everything lives in flat arrays indexed by small integers (a row per known id, a row per input),
+so that a million ids cost a few hundred bytes each and a snapshot is a handful of `tobytes()`
+calls. `resolve()` is a single dict lookup.
 """
 
 from __future__ import annotations
@@ -43,7 +41,7 @@ from kindred.identity.model import (
     Outcome,
 )
 
-# Input status, one byte per input. 0 is applied; refusals are 1..6 (see model.REFUSAL_CODES).
+# Input status, one byte per input: 0 is applied, 1..6 are the refusals of REFUSAL_CODES.
 APPLIED = 0
 WITHDRAWN = 255
 
@@ -53,15 +51,17 @@ USED_AS_ALIAS = 2
 
 NO_ID = -1
 NO_INPUT = -1
-# The order key of a group that has seen no input yet: older than any real input.
+# The order key of a cluster no input has touched: older than any input.
 MIN_KEY = -(2**63)
+# Columns grow by this many rows at a time, each row already holding its empty values.
+GROWTH_ROWS = 4096
 
 
 class IdentityEngine:
     """Clusters of ids for one project, under the rule set of one identity mode.
 
-    Not thread-safe: one writer (the ingestion pipeline) owns an engine. Readers that run on other
-    threads must go through that writer or work on a restored snapshot.
+    Not thread-safe: one writer (the ingestion pipeline) owns an engine. Readers on other threads
+    go through that writer, or work on an engine restored from a snapshot.
     """
 
     mode: ClassVar[IdentityMode]
@@ -81,8 +81,8 @@ class IdentityEngine:
         # id -> canonical id, only for ids whose canonical id is another id: resolve() is one get().
         self._canonical: dict[str, str] = {}
 
-        # Clusters. Every id knows its cluster's root directly; the members form a circular list.
-        # The other cluster fields are read at the root only.
+        # Clusters. Every id knows its cluster's root directly, and the members form a circular
+        # list. The other cluster columns are read at the root only.
         self._croot = array("i")
         self._cnext = array("i")
         self._csize = array("i")
@@ -90,34 +90,31 @@ class IdentityEngine:
         self._canchor_time = array("q")
         self._canchor_seq = array("q")
         self._cidentified = array("i")
+        self._cnewest_time = array("q")
+        self._cnewest_seq = array("q")
         self._flags = bytearray()
-
-        # Groups: a union-find over ids, whose roots hold a linked list of the group's inputs and
-        # the order key of the newest one.
-        self._gparent = array("i")
-        self._gsize = array("i")
-        self._ghead = array("i")
-        self._gtail = array("i")
-        self._gmax_time = array("q")
-        self._gmax_seq = array("q")
+        # The inputs that name each id, as a linked list through _in_next_a / _in_next_b.
+        self._first_input = array("i")
 
         # Inputs, in arrival order.
+        self._input_count = 0
         self._in_kind = bytearray()
         self._in_status = bytearray()
         self._in_a = array("i")
         self._in_b = array("i")
         self._in_time = array("q")
         self._in_seq = array("q")
-        self._in_next = array("i")
+        self._in_next_a = array("i")
+        self._in_next_b = array("i")
         self._insert_ids = bytearray()
         self._insert_id_ends = array("q")
-        # The sentence of each refused input, by input index; also the index of all refusals.
+        # The sentence of each refused input, by input row: also the index of all refusals.
         self._refusals: dict[int, str] = {}
 
     # -- Questions --------------------------------------------------------------------------
 
     def __len__(self) -> int:
-        """How many ids the engine has ever seen in an input."""
+        """How many ids the engine has seen in an input."""
         return len(self._ids)
 
     def resolve(self, distinct_id: str) -> str:
@@ -145,14 +142,9 @@ class IdentityEngine:
         x = self._index.get(distinct_id)
         if x is None:
             return ()
-        root = self._croot[x]
-        croot, in_a, in_b = self._croot, self._in_a, self._in_b
-        touching = [
-            i
-            for i in self._group_inputs(self._find_group(x))
-            if croot[in_a[i]] == root or croot[in_b[i]] == root
-        ]
-        return tuple(self._outcome_at(i) for i in self._sorted(touching))
+        rows = {i for m in self._cluster_members(x) for i in self._inputs_naming(m)}
+        live = [i for i in rows if self._in_status[i] != WITHDRAWN]
+        return tuple(self._outcome_at(i) for i in self._sorted(live))
 
     def outcome(self, target: IdentityInput) -> Outcome:
         """The current outcome of an input the engine has seen; KeyError if it has not."""
@@ -173,8 +165,10 @@ class IdentityEngine:
             return Explanation(a, b, False, (), (), reason)
         if self._croot[xa] == self._croot[xb]:
             path = self._path(xa, xb, applied_only=True)
-            steps = " then ".join(_describe_input(inp) for inp in path)
-            return Explanation(a, b, True, path, (), f"{a!r} and {b!r} are linked by {steps}")
+            steps = " then ".join(_describe_input(self._input_at(i)) for i in path)
+            return Explanation(
+                a, b, True, tuple(map(self._input_at, path)), (), f"linked by {steps}"
+            )
         return self._explain_apart(a, b, xa, xb)
 
     # -- Changes ----------------------------------------------------------------------------
@@ -182,31 +176,45 @@ class IdentityEngine:
     def apply(self, inp: IdentityInput) -> Outcome:
         """Apply one input and say what it did.
 
-        An input older than the newest input of the groups it touches replays those groups, so
-        that the state is the one of applying every input in (event time, arrival) order.
+        An input older than the newest input of the clusters it touches replays its component,
+        so that the state is the one of applying every input in (event time, arrival) order.
         """
         if inp.kind not in self.kinds:
             raise ValueError(f"{self.mode} identity mode has no {inp.kind.name} input")
-
-        a = self._intern(inp.ids[0])
-        b = self._intern(inp.ids[1])
-        i = self._record(inp, a, b)
-        key_time = inp.time_ms if self.orders_by_event_time else 0
-        ga, gb = self._find_group(a), self._find_group(b)
         if self.last_seq < inp.seq:
             self.last_seq = inp.seq
 
-        if self._is_late(ga, key_time, inp.seq) or self._is_late(gb, key_time, inp.seq):
-            before = self._statuses(ga) | self._statuses(gb)
-            self._join_groups(ga, gb, i, key_time, inp.seq)
-            reclassified = self._replay(self._find_group(a), before)
+        index = self._index
+        first, second = inp.ids
+        a = index.get(first)
+        if a is None:
+            a = self._intern(first)
+        b = index.get(second)
+        if b is None:
+            b = self._intern(second)
+        i = self._record(inp, a, b)
+
+        time = inp.time_ms if self.orders_by_event_time else 0
+        seq = inp.seq
+        croot, newest_time, newest_seq = self._croot, self._cnewest_time, self._cnewest_seq
+        ra, rb = croot[a], croot[b]
+        if (
+            time < newest_time[ra]
+            or time < newest_time[rb]
+            or (time == newest_time[ra] and seq < newest_seq[ra])
+            or (time == newest_time[rb] and seq < newest_seq[rb])
+        ):
+            reclassified = self._replay(self._component(a, b), exclude=i)
             return self._outcome_at(i, inp, reclassified)
 
-        status = self._decide(i, a, b)
-        if status:
-            self._refuse(i, status)
-        self._join_groups(ga, gb, i, key_time, inp.seq)
-        return self._outcome_at(i, inp)
+        code = self._decide(i, a, b)
+        ra, rb = croot[a], croot[b]
+        newest_time[ra] = newest_time[rb] = time
+        newest_seq[ra] = newest_seq[rb] = seq
+        if code:
+            self._refuse(i, code)
+            return self._outcome_at(i, inp)
+        return Outcome(inp)
 
     def withdraw(self, target: IdentityInput, *, seq: int | None = None) -> tuple[Outcome, ...]:
         """Withdraw an input as if it had never arrived; return the inputs whose outcome changed.
@@ -217,11 +225,10 @@ class IdentityEngine:
         i = self._locate(target)
         if seq is not None and self.last_seq < seq:
             self.last_seq = seq
-        g = self._find_group(self._in_a[i])
-        before = self._statuses(g)
-        self._refusals.pop(i, None)
+        component = self._component(self._in_a[i], self._in_b[i])
         self._in_status[i] = WITHDRAWN
-        return self._replay(g, before)
+        self._refusals.pop(i, None)
+        return self._replay(component, exclude=i)
 
     # -- Snapshots --------------------------------------------------------------------------
 
@@ -231,12 +238,15 @@ class IdentityEngine:
         Loading a snapshot and applying the inputs that arrived after `last_seq` gives the state
         of replaying every input, without replaying them.
         """
-        columns = [bytes(getattr(self, name)) for name in _COLUMNS]
+        n_ids, n_inputs = len(self._ids), self._input_count
+        columns = [bytes(getattr(self, name)[:n_ids]) for name in _ID_COLUMNS]
+        columns += [bytes(getattr(self, name)[:n_inputs]) for name in _INPUT_COLUMNS]
         joined_ids = "".join(self._ids).encode()
         id_lengths = array("q", map(len, self._ids))
         canonical_keys = array("i", map(self._index.__getitem__, self._canonical))
         canonical_values = array("i", map(self._index.__getitem__, self._canonical.values()))
-        parts = [*columns, bytes(id_lengths), joined_ids, bytes(canonical_keys)]
+        parts = [*columns, bytes(self._insert_ids), bytes(id_lengths), joined_ids]
+        parts.append(bytes(canonical_keys))
         parts.append(bytes(canonical_values))
         header = {
             "format": _SNAPSHOT_FORMAT,
@@ -260,7 +270,11 @@ class IdentityEngine:
         for name, part in zip(_COLUMNS, parts, strict=False):
             getattr(engine, name)[:] = _column_like(getattr(engine, name), part)
 
-        id_lengths, joined_ids, canonical_keys, canonical_values = parts[len(_COLUMNS) :]
+        engine._input_count = len(engine._in_kind)
+        insert_ids, id_lengths, joined_ids, canonical_keys, canonical_values = parts[
+            len(_COLUMNS) :
+        ]
+        engine._insert_ids = bytearray(insert_ids)
         text = bytes(joined_ids).decode()
         ends = list(accumulate(_column_like(array("q"), id_lengths)))
         ids = [text[start:end] for start, end in zip([0, *ends], ends, strict=False)]
@@ -280,16 +294,16 @@ class IdentityEngine:
         """Apply input `i` (ids `a`, `b`) to the clusters, or return the refusal it earns."""
         raise NotImplementedError
 
-    def _describe_refusal(self, i: int, status: int) -> str:
+    def _describe_refusal(self, i: int, code: int) -> str:
         """A sentence naming the ids involved, written when the refusal happens."""
         raise NotImplementedError
 
     # -- Clusters ---------------------------------------------------------------------------
 
-    def _earliest_anchor(self, ra: int, rb: int, anchor: int, time: int, seq: int) -> int:
-        """Of the anchors of clusters `ra`, `rb` and a new `anchor`, the earliest one's root.
+    def _earliest_anchor(self, ra: int, rb: int, time: int, seq: int) -> int:
+        """The root among `ra`, `rb` whose anchor is older than (`time`, `seq`), oldest first.
 
-        Returns `ra` or `rb` when one of their anchors is the earliest, else NO_ID.
+        NO_ID when neither cluster has an anchor older than that.
         """
         best, best_key = NO_ID, (time, seq)
         for r in (ra, rb):
@@ -301,17 +315,15 @@ class IdentityEngine:
 
     def _union(self, a: int, b: int, anchor: int, anchor_time: int, anchor_seq: int) -> None:
         """Join the clusters of `a` and `b` and name the result after `anchor`."""
-        croot, csize, canchor = self._croot, self._csize, self._canchor
+        croot, canchor = self._croot, self._canchor
         ra, rb = croot[a], croot[b]
         if ra == rb:
             if canchor[ra] == NO_ID:
-                canchor[ra] = anchor
-                self._canchor_time[ra] = anchor_time
-                self._canchor_seq[ra] = anchor_seq
+                self._set_anchor(ra, anchor, anchor_time, anchor_seq)
                 self._rename_members(ra, self._ids[anchor])
             return
 
-        big, small = (ra, rb) if csize[ra] >= csize[rb] else (rb, ra)
+        big, small = (ra, rb) if self._csize[ra] >= self._csize[rb] else (rb, ra)
         name = self._ids[anchor]
         # Only the ids whose canonical id changes need their entry rewritten: the small side's,
         # unless the big side is renamed too.
@@ -320,9 +332,12 @@ class IdentityEngine:
         else:
             self._move_members(small, big, None)
             self._rename_members(big, name)
-        canchor[big] = anchor
-        self._canchor_time[big] = anchor_time
-        self._canchor_seq[big] = anchor_seq
+        self._set_anchor(big, anchor, anchor_time, anchor_seq)
+
+    def _set_anchor(self, root: int, anchor: int, anchor_time: int, anchor_seq: int) -> None:
+        self._canchor[root] = anchor
+        self._canchor_time[root] = anchor_time
+        self._canchor_seq[root] = anchor_seq
 
     def _move_members(self, small: int, big: int, name: str | None) -> None:
         """Move the members of cluster `small` into `big`, renaming them to `name` if given."""
@@ -361,93 +376,61 @@ class IdentityEngine:
             if m == x:
                 return
 
-    # -- Groups and replay ------------------------------------------------------------------
+    # -- Components and replay --------------------------------------------------------------
 
-    def _find_group(self, x: int) -> int:
-        parent = self._gparent
-        while parent[x] != x:
-            parent[x] = parent[parent[x]]
-            x = parent[x]
-        return x
-
-    def _is_late(self, g: int, key_time: int, seq: int) -> bool:
-        newest_time = self._gmax_time[g]
-        return key_time < newest_time or (key_time == newest_time and seq < self._gmax_seq[g])
-
-    def _join_groups(self, ga: int, gb: int, i: int, key_time: int, seq: int) -> None:
-        """Join two groups (or one with itself) and append input `i` to the joined list."""
-        gsize, ghead, gtail, in_next = self._gsize, self._ghead, self._gtail, self._in_next
-        if ga != gb:
-            if gsize[ga] < gsize[gb]:
-                ga, gb = gb, ga
-            self._gparent[gb] = ga
-            gsize[ga] += gsize[gb]
-            if ghead[gb] != NO_INPUT:
-                if ghead[ga] == NO_INPUT:
-                    ghead[ga] = ghead[gb]
-                else:
-                    in_next[gtail[ga]] = ghead[gb]
-                gtail[ga] = gtail[gb]
-            if not self._is_late(ga, self._gmax_time[gb], self._gmax_seq[gb]):
-                self._gmax_time[ga] = self._gmax_time[gb]
-                self._gmax_seq[ga] = self._gmax_seq[gb]
-
-        in_next[i] = NO_INPUT
-        if ghead[ga] == NO_INPUT:
-            ghead[ga] = i
-        else:
-            in_next[gtail[ga]] = i
-        gtail[ga] = i
-        if not self._is_late(ga, key_time, seq):
-            self._gmax_time[ga] = key_time
-            self._gmax_seq[ga] = seq
-
-    def _group_inputs(self, g: int) -> Iterator[int]:
-        in_next = self._in_next
-        i = self._ghead[g]
+    def _inputs_naming(self, x: int) -> Iterator[int]:
+        """The rows of every input that names id `x`, withdrawn ones included, newest first."""
+        in_a, next_a, next_b = self._in_a, self._in_next_a, self._in_next_b
+        i = self._first_input[x]
         while i != NO_INPUT:
             yield i
-            i = in_next[i]
+            i = next_a[i] if in_a[i] == x else next_b[i]
 
-    def _statuses(self, g: int) -> dict[int, int]:
-        status = self._in_status
-        return {i: status[i] for i in self._group_inputs(g)}
+    def _component(self, a: int, b: int) -> tuple[set[int], list[int]]:
+        """The ids joined to `a` or `b` by any input, and the rows of those inputs."""
+        ids = {a, b}
+        rows: set[int] = set()
+        pending = [a, b]
+        in_a, in_b = self._in_a, self._in_b
+        while pending:
+            for i in self._inputs_naming(pending.pop()):
+                if i in rows:
+                    continue
+                rows.add(i)
+                for y in (in_a[i], in_b[i]):
+                    if y not in ids:
+                        ids.add(y)
+                        pending.append(y)
+        return ids, list(rows)
 
-    def _replay(self, g: int, before: dict[int, int]) -> tuple[Outcome, ...]:
-        """Rebuild group `g` from its inputs in order; return the outcomes that changed."""
+    def _replay(
+        self, component: tuple[set[int], list[int]], *, exclude: int
+    ) -> tuple[Outcome, ...]:
+        """Rebuild a component from its inputs in order; return the outcomes that changed.
+
+        `exclude` is the row that caused the replay: its own change is no reclassification.
+        """
+        ids, rows = component
         status = self._in_status
-        live = [i for i in self._group_inputs(g) if status[i] != WITHDRAWN]
-        members = {self._in_a[i] for i in live} | {self._in_b[i] for i in live}
-        members.update(self._group_ids(g))
-        for x in members:
+        live = [i for i in self._sorted(rows) if status[i] != WITHDRAWN]
+        before = {i: status[i] for i in live}
+        for x in ids:
             self._reset_id(x)
         for i in live:
             self._refusals.pop(i, None)
 
-        for i in self._sorted(live):
+        croot, newest_time, newest_seq = self._croot, self._cnewest_time, self._cnewest_seq
+        for i in live:
             a, b = self._in_a[i], self._in_b[i]
-            ga, gb = self._find_group(a), self._find_group(b)
             code = self._decide(i, a, b)
             status[i] = code
             if code:
                 self._refuse(i, code)
-            key_time = self._in_time[i] if self.orders_by_event_time else 0
-            self._join_groups(ga, gb, i, key_time, self._in_seq[i])
+            ra, rb = croot[a], croot[b]
+            newest_time[ra] = newest_time[rb] = self._in_time[i] if self.orders_by_event_time else 0
+            newest_seq[ra] = newest_seq[rb] = self._in_seq[i]
 
-        return tuple(
-            self._outcome_at(i)
-            for i in self._sorted(list(before))
-            if i in before and status[i] != before[i] and status[i] != WITHDRAWN
-        )
-
-    def _group_ids(self, g: int) -> set[int]:
-        """Every id of group `g`, found through the clusters its inputs touch."""
-        found: set[int] = set()
-        for i in self._group_inputs(g):
-            for x in (self._in_a[i], self._in_b[i]):
-                if x not in found:
-                    found.update(self._cluster_members(x))
-        return found
+        return tuple(self._outcome_at(i) for i in live if i != exclude and status[i] != before[i])
 
     def _reset_id(self, x: int) -> None:
         self._croot[x] = x
@@ -455,20 +438,16 @@ class IdentityEngine:
         self._csize[x] = 1
         self._canchor[x] = NO_ID
         self._cidentified[x] = 0
+        self._cnewest_time[x] = MIN_KEY
+        self._cnewest_seq[x] = MIN_KEY
         self._flags[x] = 0
         self._canonical.pop(self._ids[x], None)
-        self._gparent[x] = x
-        self._gsize[x] = 1
-        self._ghead[x] = NO_INPUT
-        self._gtail[x] = NO_INPUT
-        self._gmax_time[x] = MIN_KEY
-        self._gmax_seq[x] = MIN_KEY
 
-    def _sorted(self, inputs: list[int]) -> list[int]:
+    def _sorted(self, rows: list[int]) -> list[int]:
         in_time, in_seq = self._in_time, self._in_seq
         if self.orders_by_event_time:
-            return sorted(inputs, key=lambda i: (in_time[i], in_seq[i]))
-        return sorted(inputs, key=in_seq.__getitem__)
+            return sorted(rows, key=lambda i: (in_time[i], in_seq[i]))
+        return sorted(rows, key=in_seq.__getitem__)
 
     # -- Storage of ids and inputs ----------------------------------------------------------
 
@@ -477,33 +456,57 @@ class IdentityEngine:
         if x is not None:
             return x
         x = len(self._ids)
+        if x == len(self._croot):
+            self._grow_id_columns()
         self._ids.append(distinct_id)
         self._index[distinct_id] = x
-        for column in (self._croot, self._cnext, self._gparent):
-            column.append(x)
-        for column in (self._csize, self._gsize):
-            column.append(1)
-        for column in (self._canchor, self._ghead, self._gtail):
-            column.append(NO_ID)
-        for column in (self._canchor_time, self._canchor_seq, self._cidentified):
-            column.append(0)
-        self._gmax_time.append(MIN_KEY)
-        self._gmax_seq.append(MIN_KEY)
-        self._flags.append(0)
         return x
 
+    def _grow_id_columns(self) -> None:
+        start, n = len(self._croot), GROWTH_ROWS
+        self._croot.extend(range(start, start + n))
+        self._cnext.extend(range(start, start + n))
+        self._csize.extend(array("i", [1]) * n)
+        for column in (self._canchor, self._first_input):
+            column.extend(array("i", [NO_ID]) * n)
+        for column in (self._canchor_time, self._canchor_seq):
+            column.extend(array("q", [0]) * n)
+        for column in (self._cnewest_time, self._cnewest_seq):
+            column.extend(array("q", [MIN_KEY]) * n)
+        self._cidentified.extend(array("i", [0]) * n)
+        self._flags.extend(bytes(n))
+
     def _record(self, inp: IdentityInput, a: int, b: int) -> int:
-        i = len(self._in_kind)
-        self._in_kind.append(inp.kind)
-        self._in_status.append(APPLIED)
-        self._in_a.append(a)
-        self._in_b.append(b)
-        self._in_time.append(inp.time_ms)
-        self._in_seq.append(inp.seq)
-        self._in_next.append(NO_INPUT)
-        self._insert_ids += inp.insert_id.encode()
-        self._insert_id_ends.append(len(self._insert_ids))
+        i = self._input_count
+        if i == len(self._in_kind):
+            self._grow_input_columns()
+        self._input_count = i + 1
+        self._in_kind[i] = inp.kind
+        self._in_a[i] = a
+        self._in_b[i] = b
+        self._in_time[i] = inp.time_ms
+        self._in_seq[i] = inp.seq
+        if inp.insert_id:
+            self._insert_ids += inp.insert_id.encode()
+        self._insert_id_ends[i] = len(self._insert_ids)
+
+        # Prepend the row to the input lists of both ids (once when they are the same id).
+        first_input = self._first_input
+        self._in_next_a[i] = first_input[a]
+        first_input[a] = i
+        if b != a:
+            self._in_next_b[i] = first_input[b]
+            first_input[b] = i
         return i
+
+    def _grow_input_columns(self) -> None:
+        n = GROWTH_ROWS
+        self._in_kind.extend(bytes(n))
+        self._in_status.extend(bytes(n))
+        for column in (self._in_a, self._in_b, self._in_next_a, self._in_next_b):
+            column.extend(array("i", [0]) * n)
+        for column in (self._in_time, self._in_seq, self._insert_id_ends):
+            column.extend(array("q", [0]) * n)
 
     def _refuse(self, i: int, code: int) -> None:
         self._in_status[i] = code
@@ -521,61 +524,55 @@ class IdentityEngine:
     ) -> Outcome:
         if inp is None:
             inp = self._input_at(i)
-        status = self._in_status[i]
-        if status == APPLIED:
+        code = self._in_status[i]
+        if code == APPLIED:
             return Outcome(inp, reclassified=reclassified)
-        if status == WITHDRAWN:
+        if code == WITHDRAWN:
             return Outcome(inp, "withdrawn", "this input was withdrawn", reclassified)
-        return Outcome(inp, REFUSAL_CODES[status], self._refusals[i], reclassified)
+        return Outcome(inp, REFUSAL_CODES[code], self._refusals[i], reclassified)
 
     def _locate(self, target: IdentityInput) -> int:
         a = self._index.get(target.ids[0])
         if a is not None:
-            for i in self._group_inputs(self._find_group(a)):
-                if self._in_seq[i] == target.seq and self._in_kind[i] == target.kind:
+            for i in self._inputs_naming(a):
+                is_same = self._in_seq[i] == target.seq and self._in_kind[i] == target.kind
+                if is_same and self._in_status[i] != WITHDRAWN:
                     return i
         raise KeyError(f"the identity engine has no input {_describe_input(target)}")
 
     # -- Explanations -----------------------------------------------------------------------
 
-    def _path(self, xa: int, xb: int, *, applied_only: bool) -> tuple[IdentityInput, ...]:
-        """The inputs along a shortest path from id `xa` to id `xb` in their group."""
-        edges: dict[int, list[tuple[int, int]]] = {}
-        for i in self._group_inputs(self._find_group(xa)):
-            status = self._in_status[i]
-            if status == WITHDRAWN or (applied_only and status != APPLIED):
-                continue
-            a, b = self._in_a[i], self._in_b[i]
-            edges.setdefault(a, []).append((b, i))
-            edges.setdefault(b, []).append((a, i))
-
+    def _path(self, xa: int, xb: int, *, applied_only: bool) -> list[int]:
+        """The rows of the inputs along a shortest path from id `xa` to id `xb`."""
         came_from: dict[int, tuple[int, int]] = {xa: (xa, NO_INPUT)}
         queue = deque([xa])
         while queue and xb not in came_from:
             x = queue.popleft()
-            for y, i in edges.get(x, ()):
+            for i in self._inputs_naming(x):
+                code = self._in_status[i]
+                if code == WITHDRAWN or (applied_only and code != APPLIED):
+                    continue
+                y = self._in_b[i] if self._in_a[i] == x else self._in_a[i]
                 if y not in came_from:
                     came_from[y] = (x, i)
                     queue.append(y)
         if xb not in came_from:
-            return ()
+            return []
 
         steps: list[int] = []
         x = xb
         while x != xa:
             x, i = came_from[x]
             steps.append(i)
-        return tuple(self._input_at(i) for i in reversed(steps))
+        return steps[::-1]
 
     def _explain_apart(self, a: str, b: str, xa: int, xb: int) -> Explanation:
         path = self._path(xa, xb, applied_only=False)
-        refused = tuple(
-            self.outcome(inp) for inp in path if self._in_status[self._locate(inp)] != APPLIED
-        )
+        refused = tuple(self._outcome_at(i) for i in path if self._in_status[i] != APPLIED)
         if not refused:
             reason = f"no identity input links {a!r} with {b!r}"
         else:
-            reason = f"{a!r} and {b!r} are apart because " + "; ".join(
+            reason = "apart because " + "; ".join(
                 f"{_describe_input(o.input)} was refused ({o.code}: {o.description})"
                 for o in refused
             )
@@ -639,8 +636,8 @@ REFUSAL_CODES = {
 
 _SNAPSHOT_MAGIC = b"KINDRED-IDENTITY\n"
 _SNAPSHOT_FORMAT = 1
-# The columns a snapshot holds, as they are: everything but the dicts, which are rebuilt from them.
-_COLUMNS = (
+# The columns a snapshot holds, cut to the rows in use; the dicts are rebuilt from them.
+_ID_COLUMNS = (
     "_croot",
     "_cnext",
     "_csize",
@@ -648,20 +645,20 @@ _COLUMNS = (
     "_canchor_time",
     "_canchor_seq",
     "_cidentified",
+    "_cnewest_time",
+    "_cnewest_seq",
     "_flags",
-    "_gparent",
-    "_gsize",
-    "_ghead",
-    "_gtail",
-    "_gmax_time",
-    "_gmax_seq",
+    "_first_input",
+)
+_INPUT_COLUMNS = (
     "_in_kind",
     "_in_status",
     "_in_a",
     "_in_b",
     "_in_time",
     "_in_seq",
-    "_in_next",
-    "_insert_ids",
+    "_in_next_a",
+    "_in_next_b",
     "_insert_id_ends",
 )
+_COLUMNS = _ID_COLUMNS + _INPUT_COLUMNS

@@ -12,8 +12,9 @@ An identity input is one identity event, reduced to what the rules need. Every i
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import IntEnum, StrEnum
+from typing import NamedTuple
 
 
 class IdentityMode(StrEnum):
@@ -92,18 +93,18 @@ class IdentityInput:
 DEVICE_PREFIX = "$device:"
 
 
-@dataclass(frozen=True, slots=True)
-class Outcome:
+class Outcome(NamedTuple):
     """What applying an input did: applied (`code` is None) or refused with Mixpanel's code.
 
     `reclassified` lists other inputs whose outcome changed because this one was applied or
-    withdrawn out of order (a refusal that became an application, or the reverse).
+    withdrawn out of order (a refusal that became an application, or the reverse). A named tuple
+    rather than a frozen dataclass: the engine makes one per input, and this is three times cheaper.
     """
 
     input: IdentityInput
     code: str | None = None
     description: str | None = None
-    reclassified: tuple[Outcome, ...] = field(default=())
+    reclassified: tuple[Outcome, ...] = ()
 
     @property
     def is_applied(self) -> bool:

@@ -27,6 +27,13 @@ MANY_IDS = 4
 ALIAS_ALREADY_EXISTS = 5
 ALIAS_CYCLE = 6
 
+# Per-id flags of Original mode, beside the engine's own.
+UUID_CHECKED = 4
+IS_UUID = 8
+
+_IDENTIFY = int(InputKind.IDENTIFY)
+_CREATE_ALIAS = int(InputKind.CREATE_ALIAS)
+
 # Mixpanel accepts the anonymous ids its own SDKs and Segment's make: UUIDs, in any case and with
 # any version nibble, optionally behind the browser SDK's "$device:" prefix (SPEC-DECISIONS).
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
@@ -48,36 +55,48 @@ class OriginalIdentityEngine(IdentityEngine):
 
     def _decide(self, i: int, a: int, b: int) -> int:
         kind = self._in_kind[i]
+        flags = self._flags
         ra, rb = self._croot[a], self._croot[b]
-        if kind == InputKind.IDENTIFY:
+        if kind == _IDENTIFY:
             if a == b:
                 return SAME_IDS
-            if not is_uuid_form(self._ids[b]):
+            if not self._is_uuid_id(b):
                 return ANON_NON_GUID
-            if self._identified_elsewhere(a, b) != NO_ID:
+            if self._cidentified[rb] and self._identified_elsewhere(a, b) != NO_ID:
                 return ANON_ASSIGNED_ALREADY
-        elif kind == InputKind.CREATE_ALIAS:
+        elif kind == _CREATE_ALIAS:
             if a == b:
                 return SAME_IDS
-            if self._flags[b] & USED_AS_ALIAS:
+            if flags[b] & USED_AS_ALIAS:
                 return ALIAS_ALREADY_EXISTS
         if ra != rb and self._csize[ra] + self._csize[rb] > self.max_cluster_size:
             return MANY_IDS
 
-        if kind == InputKind.IDENTIFY and not self._flags[a] & USED_AS_IDENTIFIED:
-            self._flags[a] |= USED_AS_IDENTIFIED
+        if kind == _IDENTIFY and not flags[a] & USED_AS_IDENTIFIED:
+            flags[a] |= USED_AS_IDENTIFIED
             self._cidentified[ra] += 1
-        elif kind == InputKind.CREATE_ALIAS:
-            self._flags[b] |= USED_AS_ALIAS
+        elif kind == _CREATE_ALIAS:
+            flags[b] |= USED_AS_ALIAS
+        if ra == rb and a != b:
+            # Already one cluster, named by an older anchor: a repeat of an earlier input.
+            return APPLIED
 
         time, seq = self._in_time[i], self._in_seq[i]
-        earliest = self._earliest_anchor(ra, rb, a, time, seq)
+        earliest = self._earliest_anchor(ra, rb, time, seq)
         if earliest == NO_ID:
             self._union(a, b, a, time, seq)
         else:
             anchor = self._canchor[earliest]
             self._union(a, b, anchor, self._canchor_time[earliest], self._canchor_seq[earliest])
         return APPLIED
+
+    def _is_uuid_id(self, x: int) -> bool:
+        """Whether id `x` is in UUID form; the answer is kept in its flags, as ids repeat."""
+        flags = self._flags[x]
+        if not flags & UUID_CHECKED:
+            flags |= UUID_CHECKED | (IS_UUID if is_uuid_form(self._ids[x]) else 0)
+            self._flags[x] = flags
+        return bool(flags & IS_UUID)
 
     def _identified_elsewhere(self, identified: int, anon: int) -> int:
         """An id of `anon`'s cluster used as `$identified_id`, other than `identified`; or NO_ID."""
@@ -95,25 +114,25 @@ class OriginalIdentityEngine(IdentityEngine):
                 return m
         return NO_ID
 
-    def _describe_refusal(self, i: int, status: int) -> str:
+    def _describe_refusal(self, i: int, code: int) -> str:
         first, second = self._ids[self._in_a[i]], self._ids[self._in_b[i]]
         kind = self._in_kind[i]
-        if status == SAME_IDS and kind == InputKind.IDENTIFY:
+        if code == SAME_IDS and kind == InputKind.IDENTIFY:
             return f"$identified_id and $anon_id are both {first!r}; there is nothing to merge"
-        if status == SAME_IDS:
+        if code == SAME_IDS:
             return f"alias and distinct_id are both {first!r}; an id cannot be its own alias"
-        if status == ANON_NON_GUID:
+        if code == ANON_NON_GUID:
             return (
                 f"$anon_id {second!r} is not a UUID, so $identify will not merge it into "
                 f"{first!r}; send a $merge through /import to join ids of any form"
             )
-        if status == ANON_ASSIGNED_ALREADY:
+        if code == ANON_ASSIGNED_ALREADY:
             other = self._ids[self._identified_elsewhere(self._in_a[i], self._in_b[i])]
             return (
                 f"$anon_id {second!r} is already merged with identified id {other!r}, "
                 f"so it cannot also be identified as {first!r}"
             )
-        if status == ALIAS_ALREADY_EXISTS:
+        if code == ALIAS_ALREADY_EXISTS:
             owner = self.resolve(second)
             return f"{second!r} is already an alias (of {owner!r}); it cannot also alias {first!r}"
         return self._describe_too_many(first, second)
@@ -147,7 +166,7 @@ class SimplifiedIdentityEngine(IdentityEngine):
             self._union(a, b, self._canchor[ra], self._canchor_time[ra], self._canchor_seq[ra])
         return APPLIED
 
-    def _describe_refusal(self, i: int, status: int) -> str:
+    def _describe_refusal(self, i: int, code: int) -> str:
         user, device = self._ids[self._in_a[i]], self._ids[self._in_b[i]]
         owner = self.resolve(device)
         return (
@@ -183,11 +202,11 @@ class LegacyIdentityEngine(IdentityEngine):
             self._union(a, b, self._canchor[ra], self._canchor_time[ra], self._canchor_seq[ra])
         return APPLIED
 
-    def _describe_refusal(self, i: int, status: int) -> str:
+    def _describe_refusal(self, i: int, code: int) -> str:
         target, alias = self._ids[self._in_a[i]], self._ids[self._in_b[i]]
-        if status == SAME_IDS:
+        if code == SAME_IDS:
             return f"alias and distinct_id are both {target!r}; an id cannot be its own alias"
-        if status == ALIAS_ALREADY_EXISTS:
+        if code == ALIAS_ALREADY_EXISTS:
             return (
                 f"{alias!r} is already an alias (of {self.resolve(alias)!r}); an alias maps to "
                 f"one id only, so it cannot also map to {target!r}"
