@@ -86,9 +86,9 @@ class IdentityEngine:
         self._croot = array("i")
         self._cnext = array("i")
         self._csize = array("i")
-        self._canchor = array("i")
-        self._canchor_time = array("q")
-        self._canchor_seq = array("q")
+        # The row of the input that made the cluster's anchor (its canonical id): the anchor is
+        # that input's first id, and its order key the input's.
+        self._canchor_row = array("i")
         self._cidentified = array("i")
         self._cnewest_time = array("q")
         self._cnewest_seq = array("q")
@@ -300,26 +300,24 @@ class IdentityEngine:
 
     # -- Clusters ---------------------------------------------------------------------------
 
-    def _earliest_anchor(self, ra: int, rb: int, time: int, seq: int) -> int:
-        """The root among `ra`, `rb` whose anchor is older than (`time`, `seq`), oldest first.
-
-        NO_ID when neither cluster has an anchor older than that.
-        """
-        best, best_key = NO_ID, (time, seq)
+    def _earliest_anchor(self, ra: int, rb: int, i: int) -> int:
+        """Of the anchors of clusters `ra` and `rb` and input `i`, the row of the oldest."""
+        in_time, in_seq, anchor_row = self._in_time, self._in_seq, self._canchor_row
+        best, best_key = i, (in_time[i], in_seq[i])
         for r in (ra, rb):
-            if self._canchor[r] != NO_ID:
-                key = (self._canchor_time[r], self._canchor_seq[r])
-                if key <= best_key:
-                    best, best_key = r, key
+            row = anchor_row[r]
+            if row != NO_INPUT and (in_time[row], in_seq[row]) <= best_key:
+                best, best_key = row, (in_time[row], in_seq[row])
         return best
 
-    def _union(self, a: int, b: int, anchor: int, anchor_time: int, anchor_seq: int) -> None:
-        """Join the clusters of `a` and `b` and name the result after `anchor`."""
-        croot, canchor = self._croot, self._canchor
+    def _union(self, a: int, b: int, anchor_row: int) -> None:
+        """Join the clusters of `a` and `b`, named after the anchor made by input `anchor_row`."""
+        croot, canchor_row, in_a = self._croot, self._canchor_row, self._in_a
         ra, rb = croot[a], croot[b]
+        anchor = in_a[anchor_row]
         if ra == rb:
-            if canchor[ra] == NO_ID:
-                self._set_anchor(ra, anchor, anchor_time, anchor_seq)
+            if canchor_row[ra] == NO_INPUT:
+                canchor_row[ra] = anchor_row
                 self._rename_members(ra, self._ids[anchor])
             return
 
@@ -327,17 +325,17 @@ class IdentityEngine:
         name = self._ids[anchor]
         # Only the ids whose canonical id changes need their entry rewritten: the small side's,
         # unless the big side is renamed too.
-        if canchor[big] == anchor:
+        if canchor_row[big] != NO_INPUT and in_a[canchor_row[big]] == anchor:
             self._move_members(small, big, name)
         else:
             self._move_members(small, big, None)
             self._rename_members(big, name)
-        self._set_anchor(big, anchor, anchor_time, anchor_seq)
+        canchor_row[big] = anchor_row
 
-    def _set_anchor(self, root: int, anchor: int, anchor_time: int, anchor_seq: int) -> None:
-        self._canchor[root] = anchor
-        self._canchor_time[root] = anchor_time
-        self._canchor_seq[root] = anchor_seq
+    def _anchor_row_or(self, root: int, i: int) -> int:
+        """The row that made cluster `root`'s anchor, or `i` if it has none yet."""
+        row = self._canchor_row[root]
+        return i if row == NO_INPUT else row
 
     def _move_members(self, small: int, big: int, name: str | None) -> None:
         """Move the members of cluster `small` into `big`, renaming them to `name` if given."""
@@ -436,7 +434,7 @@ class IdentityEngine:
         self._croot[x] = x
         self._cnext[x] = x
         self._csize[x] = 1
-        self._canchor[x] = NO_ID
+        self._canchor_row[x] = NO_INPUT
         self._cidentified[x] = 0
         self._cnewest_time[x] = MIN_KEY
         self._cnewest_seq[x] = MIN_KEY
@@ -467,10 +465,8 @@ class IdentityEngine:
         self._croot.extend(range(start, start + n))
         self._cnext.extend(range(start, start + n))
         self._csize.extend(array("i", [1]) * n)
-        for column in (self._canchor, self._first_input):
-            column.extend(array("i", [NO_ID]) * n)
-        for column in (self._canchor_time, self._canchor_seq):
-            column.extend(array("q", [0]) * n)
+        for column in (self._canchor_row, self._first_input):
+            column.extend(array("i", [NO_INPUT]) * n)
         for column in (self._cnewest_time, self._cnewest_seq):
             column.extend(array("q", [MIN_KEY]) * n)
         self._cidentified.extend(array("i", [0]) * n)
@@ -641,9 +637,7 @@ _ID_COLUMNS = (
     "_croot",
     "_cnext",
     "_csize",
-    "_canchor",
-    "_canchor_time",
-    "_canchor_seq",
+    "_canchor_row",
     "_cidentified",
     "_cnewest_time",
     "_cnewest_seq",

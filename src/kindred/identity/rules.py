@@ -12,6 +12,7 @@ import re
 from kindred.identity.engine import (
     APPLIED,
     NO_ID,
+    NO_INPUT,
     USED_AS_ALIAS,
     USED_AS_IDENTIFIED,
     IdentityEngine,
@@ -81,13 +82,7 @@ class OriginalIdentityEngine(IdentityEngine):
             # Already one cluster, named by an older anchor: a repeat of an earlier input.
             return APPLIED
 
-        time, seq = self._in_time[i], self._in_seq[i]
-        earliest = self._earliest_anchor(ra, rb, time, seq)
-        if earliest == NO_ID:
-            self._union(a, b, a, time, seq)
-        else:
-            anchor = self._canchor[earliest]
-            self._union(a, b, anchor, self._canchor_time[earliest], self._canchor_seq[earliest])
+        self._union(a, b, self._earliest_anchor(ra, rb, i))
         return APPLIED
 
     def _is_uuid_id(self, x: int) -> bool:
@@ -157,13 +152,10 @@ class SimplifiedIdentityEngine(IdentityEngine):
 
     def _decide(self, i: int, a: int, b: int) -> int:
         ra, rb = self._croot[a], self._croot[b]
-        if ra != rb and self._canchor[rb] != NO_ID:
+        if ra != rb and self._canchor_row[rb] != NO_INPUT:
             return ANON_ASSIGNED_ALREADY
 
-        if self._canchor[ra] == NO_ID:
-            self._union(a, b, a, self._in_time[i], self._in_seq[i])
-        else:
-            self._union(a, b, self._canchor[ra], self._canchor_time[ra], self._canchor_seq[ra])
+        self._union(a, b, self._anchor_row_or(ra, i))
         return APPLIED
 
     def _describe_refusal(self, i: int, code: int) -> str:
@@ -196,10 +188,7 @@ class LegacyIdentityEngine(IdentityEngine):
             return ALIAS_CYCLE
 
         self._flags[b] |= USED_AS_ALIAS
-        if self._canchor[ra] == NO_ID:
-            self._union(a, b, a, self._in_time[i], self._in_seq[i])
-        else:
-            self._union(a, b, self._canchor[ra], self._canchor_time[ra], self._canchor_seq[ra])
+        self._union(a, b, self._anchor_row_or(ra, i))
         return APPLIED
 
     def _describe_refusal(self, i: int, code: int) -> str:
