@@ -528,9 +528,11 @@ class IdentityEngine:
         return Outcome(inp, REFUSAL_CODES[code], self._refusals[i], reclassified)
 
     def _locate(self, target: IdentityInput) -> int:
-        a = self._index.get(target.ids[0])
-        if a is not None:
-            for i in self._inputs_naming(a):
+        # The second id (an anonymous id, an alias, a device) is named by few inputs; a user id
+        # can be named by thousands.
+        x = self._index.get(target.ids[1])
+        if x is not None:
+            for i in self._inputs_naming(x):
                 is_same = self._in_seq[i] == target.seq and self._in_kind[i] == target.kind
                 if is_same and self._in_status[i] != WITHDRAWN:
                     return i

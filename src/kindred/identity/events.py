@@ -46,6 +46,7 @@ def identity_input_from_event(
         device_id = _optional_id(properties, "$device_id")
         if user_id is None or device_id is None:
             return None
+        _check_user_id(user_id)
         return make(InputKind.LINK, user_id, DEVICE_PREFIX + device_id)
 
     if event == "$create_alias":
@@ -77,11 +78,7 @@ def derive_simplified_ids(properties: Mapping[str, object]) -> tuple[str, dict[s
     user_id = _optional_id(properties, "$user_id")
     device_id = _optional_id(properties, "$device_id")
     if user_id is not None:
-        if user_id.startswith(DEVICE_PREFIX):
-            raise IdentityEventError(
-                f"$user_id {user_id!r} starts with {DEVICE_PREFIX!r}, which marks device ids; "
-                "send the device's id as $device_id and a user id without the prefix"
-            )
+        _check_user_id(user_id)
         return user_id, {}
     if device_id is not None:
         return DEVICE_PREFIX + device_id, {}
@@ -92,6 +89,14 @@ def derive_simplified_ids(properties: Mapping[str, object]) -> tuple[str, dict[s
     if distinct_id.startswith(DEVICE_PREFIX):
         return distinct_id, {"$device_id": distinct_id.removeprefix(DEVICE_PREFIX)}
     return distinct_id, {"$user_id": distinct_id}
+
+
+def _check_user_id(user_id: str) -> None:
+    if user_id.startswith(DEVICE_PREFIX):
+        raise IdentityEventError(
+            f"$user_id {user_id!r} starts with {DEVICE_PREFIX!r}, which marks device ids; "
+            "send the device's id as $device_id and a user id without the prefix"
+        )
 
 
 def _optional_id(properties: Mapping[str, object], name: str) -> str | None:

@@ -68,15 +68,15 @@ def load_engine(
 ) -> IdentityEngine:
     """The engine for a project: its latest snapshot plus the entries that arrived after it."""
     snapshot = log.load_snapshot()
-    if snapshot is None:
-        engine = new_engine(mode, max_cluster_size=max_cluster_size)
-    else:
-        engine = restore_engine(snapshot)
-    if engine.mode != IdentityMode(mode):
+    engine = None if snapshot is None else restore_engine(snapshot)
+    if engine is not None and engine.mode != IdentityMode(mode):
         raise ValueError(
             f"the identity snapshot was taken in {engine.mode} mode, but the project is in "
             f"{IdentityMode(mode)} mode; delete the snapshot to rebuild it from the log"
         )
+    if engine is None or engine.max_cluster_size != max_cluster_size:
+        # A snapshot taken under another cap holds other refusals: rebuild from the whole log.
+        engine = new_engine(mode, max_cluster_size=max_cluster_size)
     for entry in log.entries_since(engine.last_seq):
         apply_entry(engine, entry)
     return engine

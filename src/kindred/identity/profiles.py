@@ -1,9 +1,9 @@
 """Which stored profile a person shows, and which one an update addressed to an id lands on.
 
 Profiles are stored per raw id and never merged (SPEC-DECISIONS.md, "Profiles"). A cluster shows
-one of them, its visible profile: the canonical id's if it has one; in Original mode, failing
-that, the member profile updated last. Simplified never surfaces a `$device:` profile once the
-device has linked to a user, and Legacy only ever shows the profile an alias resolves to.
+one of them, its visible profile: the canonical id's if it has one, else the member profile
+updated last. Simplified is the exception: a `$device:` profile is not carried over when the
+device links to a user, so there only the user's own profile is ever visible.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ def visible_profile(
     canonical = engine.resolve(distinct_id)
     if canonical in profiles:
         return canonical
-    if engine.mode is not IdentityMode.ORIGINAL:
+    if engine.mode is IdentityMode.SIMPLIFIED:
         return None
     held = [member for member in engine.members(distinct_id) if member in profiles]
     if not held:

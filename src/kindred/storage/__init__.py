@@ -1,0 +1,1 @@
+"""Storage: a Protocol per concern (`base.py`) and a backend per database."""
