@@ -5,6 +5,9 @@ from __future__ import annotations
 import click
 
 from kindred import __version__
+from kindred.cli.import_events import import_events
+from kindred.cli.projects import project, service_account
+from kindred.cli.serve import serve
 from kindred.identity import IdentityMode
 
 MODE_DESCRIPTIONS = {
@@ -25,3 +28,9 @@ def modes() -> None:
     """List the identity modes a project can use."""
     for mode in IdentityMode:
         click.echo(f"{mode:<11} {MODE_DESCRIPTIONS[mode]}")
+
+
+main.add_command(serve)
+main.add_command(project)
+main.add_command(service_account)
+main.add_command(import_events)

@@ -1,0 +1,1 @@
+"""HTTP: Starlette routes that authenticate, decode and answer in Mixpanel's shapes. No SQL here."""

@@ -1,0 +1,434 @@
+"""The one writer: orders records, applies identity, writes one transaction per flush, then answers.
+
+Requests hand their validated records to `Pipeline.submit()` and wait. A single writer thread takes
+whatever has queued up (at most `max_batch_records` records, or what arrived within
+`flush_interval_seconds` of the first), gives every event its arrival sequence, applies identity
+inputs to the project's engine, routes profile updates, writes everything in one transaction, and
+only then releases the waiting requests. A crash before the commit means no acknowledgement: the SDK
+retries, and `$insert_id` makes the retry harmless (SPEC-DECISIONS.md, "Durability").
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import queue
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable
+from concurrent.futures import Future
+from dataclasses import dataclass, field, replace
+
+from kindred.identity import IdentityEngine, IdentityMode, Outcome, new_engine
+from kindred.identity.events import IdentityEventError, identity_input_from_event
+from kindred.identity.persistence import LogEntry, apply_entry, load_engine
+from kindred.identity.profiles import profile_target
+from kindred.ingest.model import EventRecord, GroupUpdate, Limits, ProfileUpdate
+from kindred.ingest.profiles import apply_group_update, apply_profile_update
+from kindred.storage.base import EventStore, MetadataStore, Project, StoredProfile, WriteBatch
+
+logger = logging.getLogger(__name__)
+
+FLUSH_INTERVAL_SECONDS = 0.002
+MAX_BATCH_RECORDS = 10_000
+# Identity snapshots are taken after this many new identity entries, so start-up stays short.
+SNAPSHOT_EVERY_ENTRIES = 100_000
+
+
+@dataclass(slots=True)
+class Submission:
+    """One request's validated records for one project, and where to send the answer."""
+
+    project: Project
+    events: list[EventRecord] = field(default_factory=list)
+    profile_updates: list[ProfileUpdate] = field(default_factory=list)
+    group_updates: list[GroupUpdate] = field(default_factory=list)
+    via_import: bool = False
+    done: Future[SubmissionResult] = field(default_factory=Future)
+
+    def __len__(self) -> int:
+        return len(self.events) + len(self.profile_updates) + len(self.group_updates)
+
+
+@dataclass(frozen=True, slots=True)
+class SubmissionResult:
+    """What the writer did with a submission: every event is stored; some updates may fail."""
+
+    events_stored: int
+    update_errors: tuple[tuple[int, str], ...] = ()
+
+
+class IdentityEngines:
+    """The identity engine of every project, loaded from the store on first use."""
+
+    def __init__(self, store: EventStore, *, max_cluster_size: int) -> None:
+        self._store = store
+        self._max_cluster_size = max_cluster_size
+        self._engines: dict[int, IdentityEngine] = {}
+        self._entries_since_snapshot: Counter[int] = Counter()
+        self._lock = threading.Lock()
+        # Held by the writer while it changes engines, and by readers that walk one (members,
+        # outcomes): a walk must not see a cluster half spliced. resolve() needs no lock.
+        self.lock = threading.RLock()
+
+    def get(self, project: Project) -> IdentityEngine:
+        engine = self._engines.get(project.id)
+        if engine is not None and engine.mode == project.identity_mode:
+            return engine
+        with self._lock:
+            engine = self._load(project)
+            self._engines[project.id] = engine
+        return engine
+
+    def forget(self, project_id: int) -> None:
+        """Drop a project's engine, so that the next use reloads it from the store."""
+        self._engines.pop(project_id, None)
+
+    def note_entries(self, project_id: int, count: int) -> None:
+        self._entries_since_snapshot[project_id] += count
+        if self._entries_since_snapshot[project_id] >= SNAPSHOT_EVERY_ENTRIES:
+            self.save_snapshot(project_id)
+
+    def save_snapshot(self, project_id: int) -> None:
+        engine = self._engines.get(project_id)
+        if engine is None or engine.last_seq < 0:
+            return
+        self._store.save_identity_snapshot(project_id, engine.snapshot(), last_seq=engine.last_seq)
+        self._entries_since_snapshot[project_id] = 0
+
+    def save_all(self) -> None:
+        for project_id in list(self._engines):
+            self.save_snapshot(project_id)
+
+    def _load(self, project: Project) -> IdentityEngine:
+        started = time.perf_counter()
+        log = _StoreIdentityLog(self._store, project.id)
+        try:
+            engine = load_engine(
+                log, project.identity_mode, max_cluster_size=self._max_cluster_size
+            )
+        except ValueError:
+            # A snapshot from another mode: the project changed mode while empty. Rebuild.
+            engine = new_engine(project.identity_mode, max_cluster_size=self._max_cluster_size)
+            for entry in self._store.identity_entries_since(project.id, -1):
+                apply_entry(engine, entry)
+        logger.info(
+            "loaded identity for project %d (%s mode): %d ids in %.1f ms",
+            project.id,
+            project.identity_mode,
+            len(engine),
+            (time.perf_counter() - started) * 1000,
+        )
+        return engine
+
+
+class _StoreIdentityLog:
+    """The IdentityLog of one project, read from an EventStore (writes go through WriteBatch)."""
+
+    def __init__(self, store: EventStore, project_id: int) -> None:
+        self._store = store
+        self._project_id = project_id
+
+    def append(self, entry: LogEntry) -> None:
+        raise NotImplementedError("identity entries are written by the pipeline's WriteBatch")
+
+    def entries_since(self, seq: int) -> Iterable[LogEntry]:
+        return self._store.identity_entries_since(self._project_id, seq)
+
+    def save_snapshot(self, snapshot: bytes, *, last_seq: int) -> None:
+        self._store.save_identity_snapshot(self._project_id, snapshot, last_seq=last_seq)
+
+    def load_snapshot(self) -> bytes | None:
+        return self._store.load_identity_snapshot(self._project_id)
+
+
+class Pipeline:
+    """The single writer of an EventStore. `start()` it, `submit()` to it, `stop()` it."""
+
+    def __init__(
+        self,
+        store: EventStore,
+        meta: MetadataStore,
+        *,
+        limits: Limits | None = None,
+        max_cluster_size: int = 500,
+        flush_interval_seconds: float = FLUSH_INTERVAL_SECONDS,
+        max_batch_records: int = MAX_BATCH_RECORDS,
+        clock_ms: Callable[[], int] | None = None,
+    ) -> None:
+        self.store = store
+        self.meta = meta
+        self.limits = limits or Limits()
+        self.engines = IdentityEngines(store, max_cluster_size=max_cluster_size)
+        self._flush_interval = flush_interval_seconds
+        self._max_batch = max_batch_records
+        self._clock_ms = clock_ms or (lambda: int(time.time() * 1000))
+        self._queue: queue.Queue[Submission | None] = queue.Queue()
+        self._thread: threading.Thread | None = None
+        self._next_seq = store.max_seq() + 1
+        self._projects_with_data: set[int] = set()
+
+    # -- Life cycle -------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="kindred-writer", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Write what is queued, save identity snapshots, and stop the writer."""
+        if self._thread is not None:
+            self._queue.put(None)
+            self._thread.join()
+            self._thread = None
+        self.engines.save_all()
+
+    # -- Submitting -------------------------------------------------------------------------
+
+    async def submit(self, submission: Submission) -> SubmissionResult:
+        """Queue a submission and wait until it is durable."""
+        if not len(submission):
+            return SubmissionResult(0)
+        self._queue.put(submission)
+        return await asyncio.wrap_future(submission.done)
+
+    def submit_nowait(self, submission: Submission) -> Future[SubmissionResult]:
+        """Queue a submission from a thread that is not the event loop; wait on the future."""
+        if not len(submission):
+            submission.done.set_result(SubmissionResult(0))
+        else:
+            self._queue.put(submission)
+        return submission.done
+
+    # -- The writer -------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        while True:
+            first = self._queue.get()
+            if first is None:
+                return
+            batch, is_stopping = self._collect(first)
+            self._flush(batch)
+            if is_stopping:
+                return
+
+    def _collect(self, first: Submission) -> tuple[list[Submission], bool]:
+        """Take `first` and whatever else arrives within the flush window, up to the batch cap."""
+        batch, size = [first], len(first)
+        deadline = time.monotonic() + self._flush_interval
+        while size < self._max_batch:
+            timeout = deadline - time.monotonic()
+            try:
+                item = self._queue.get(timeout=timeout) if timeout > 0 else self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if item is None:
+                return batch, True
+            batch.append(item)
+            size += len(item)
+        return batch, False
+
+    def _flush(self, batch: list[Submission]) -> None:
+        started = time.perf_counter()
+        write = WriteBatch()
+        results: list[SubmissionResult] = []
+        refusals: Counter[str] = Counter()
+        first_seq = self._next_seq
+        try:
+            updates = _ProfileUpdater(self.store, self.limits)
+            with self.engines.lock:
+                for submission in batch:
+                    results.append(self._prepare(submission, write, updates, refusals))
+            updates.finish(write)
+            # Before the write, so that the mode of a project can never change once it has data.
+            self._mark_projects_with_data(batch)
+            self.store.write(write)
+        except Exception as exc:
+            logger.exception("flush of %d submissions failed; nothing was acknowledged", len(batch))
+            self._next_seq = first_seq
+            for submission in batch:
+                # The engines ran ahead of the store: reload them from what was committed.
+                self.engines.forget(submission.project.id)
+                submission.done.set_exception(exc)
+            return
+
+        for submission, result in zip(batch, results, strict=True):
+            submission.done.set_result(result)
+        self._after_commit(batch, write, refusals, started)
+
+    def _after_commit(
+        self, batch: list[Submission], write: WriteBatch, refusals: Counter[str], started: float
+    ) -> None:
+        for project_id, count in Counter(project for project, _ in write.identity).items():
+            self.engines.note_entries(project_id, count)
+
+        logger.info(
+            "flushed %d events, %d identity inputs, %d profile and %d group updates in %.1f ms",
+            len(write.events),
+            len(write.identity),
+            len(write.profiles),
+            len(write.groups),
+            (time.perf_counter() - started) * 1000,
+        )
+        if refusals:
+            summary = ", ".join(f"{count} {code}" for code, count in refusals.most_common())
+            logger.warning("refused identity inputs in this batch: %s", summary)
+
+    def _mark_projects_with_data(self, batch: list[Submission]) -> None:
+        for project_id in {submission.project.id for submission in batch}:
+            if project_id not in self._projects_with_data:
+                self.meta.mark_has_data(project_id)
+                self._projects_with_data.add(project_id)
+
+    def _prepare(
+        self,
+        submission: Submission,
+        write: WriteBatch,
+        updates: _ProfileUpdater,
+        refusals: Counter[str],
+    ) -> SubmissionResult:
+        project = submission.project
+        engine = self.engines.get(project)
+        for record in submission.events:
+            seq = self._next_seq
+            self._next_seq += 1
+            record = self._apply_identity(engine, project, record, seq, submission, write, refusals)
+            write.events.append((project.id, seq, record))
+
+        errors: list[tuple[int, str]] = []
+        for index, update in enumerate(submission.profile_updates):
+            message = updates.apply_profile(project, engine, update)
+            if message is not None:
+                errors.append((index, message))
+        for index, group_update in enumerate(submission.group_updates):
+            message = updates.apply_group(project, group_update)
+            if message is not None:
+                errors.append((index, message))
+        return SubmissionResult(len(submission.events), tuple(errors))
+
+    def _apply_identity(
+        self,
+        engine: IdentityEngine,
+        project: Project,
+        record: EventRecord,
+        seq: int,
+        submission: Submission,
+        write: WriteBatch,
+        refusals: Counter[str],
+    ) -> EventRecord:
+        properties = {**record.properties, "distinct_id": record.distinct_id}
+        try:
+            inp = identity_input_from_event(
+                project.identity_mode,
+                record.event,
+                properties,
+                time_ms=record.time_ms,
+                seq=seq,
+                insert_id=record.insert_id,
+                via_import=submission.via_import,
+            )
+        except IdentityEventError as exc:
+            logger.warning("identity event %r stored as an ordinary event: %s", record.event, exc)
+            return replace(
+                record, properties={**record.properties, "$failure_description": str(exc)}
+            )
+
+        if inp is not None:
+            outcome = engine.apply(inp)
+            write.identity.append((project.id, inp))
+            _count_refusals(outcome, refusals)
+        if project.identity_mode is IdentityMode.LEGACY and record.distinct_id:
+            # Legacy resolves at ingestion and stores the resolved id; never retroactive.
+            resolved = engine.resolve(record.distinct_id)
+            if resolved != record.distinct_id:
+                return replace(record, distinct_id=resolved)
+        return record
+
+
+def _count_refusals(outcome: Outcome, refusals: Counter[str]) -> None:
+    if outcome.code is not None:
+        refusals[outcome.code] += 1
+    for other in outcome.reclassified:
+        if other.code is not None:
+            refusals[other.code] += 1
+
+
+class _ProfileUpdater:
+    """Applies one flush's profile and group updates on top of the stored profiles."""
+
+    def __init__(self, store: EventStore, limits: Limits) -> None:
+        self._store = store
+        self._limits = limits
+        # Profiles read or written in this flush, by (project, raw id); None means no profile.
+        self._profiles: dict[tuple[int, str], StoredProfile | None] = {}
+        self._changed: set[tuple[int, str]] = set()
+        self._groups: dict[tuple[int, str, str], StoredProfile | None] = {}
+
+    def apply_profile(
+        self, project: Project, engine: IdentityEngine, update: ProfileUpdate
+    ) -> str | None:
+        """Apply one update; return why it failed, or None."""
+        candidates = {update.distinct_id, engine.resolve(update.distinct_id)}
+        if not update.ignore_alias and project.identity_mode is not IdentityMode.SIMPLIFIED:
+            candidates |= engine.members(update.distinct_id)
+        times = self._profile_times(project.id, candidates)
+        target = profile_target(
+            engine, update.distinct_id, ignore_alias=update.ignore_alias, profiles=times
+        )
+
+        current = self._profiles[(project.id, target)]
+        try:
+            properties = apply_profile_update(
+                None if current is None else current.properties, update, limits=self._limits
+            )
+        except ValueError as exc:
+            return str(exc)
+        stored = None if properties is None else StoredProfile(target, properties, update.time_ms)
+        self._profiles[(project.id, target)] = stored
+        self._changed.add((project.id, target))
+        return None
+
+    def apply_group(self, project: Project, update: GroupUpdate) -> str | None:
+        key = (project.id, update.group_key, update.group_id)
+        if key not in self._groups:
+            found = self._store.groups(project.id, update.group_key, [update.group_id])
+            self._groups[key] = found.get(update.group_id)
+        current = self._groups[key]
+        try:
+            properties = apply_group_update(
+                None if current is None else current.properties, update, limits=self._limits
+            )
+        except ValueError as exc:
+            return str(exc)
+        stored = (
+            None
+            if properties is None
+            else StoredProfile(update.group_id, properties, update.time_ms)
+        )
+        self._groups[key] = stored
+        return None
+
+    def finish(self, write: WriteBatch) -> None:
+        """Add every profile this flush changed to the write, in its final state."""
+        for project_id, distinct_id in self._changed:
+            profile = self._profiles[(project_id, distinct_id)]
+            properties = None if profile is None else profile.properties
+            updated = 0 if profile is None else profile.updated_ms
+            write.profiles.append((project_id, distinct_id, properties, updated))
+        for (project_id, key, group_id), group in self._groups.items():
+            properties = None if group is None else group.properties
+            updated = 0 if group is None else group.updated_ms
+            write.groups.append((project_id, key, group_id, properties, updated))
+
+    def _profile_times(self, project_id: int, distinct_ids: set[str]) -> dict[str, int]:
+        missing = [i for i in distinct_ids if (project_id, i) not in self._profiles]
+        if missing:
+            found = self._store.profiles(project_id, missing)
+            for distinct_id in missing:
+                self._profiles[(project_id, distinct_id)] = found.get(distinct_id)
+        times = {}
+        for distinct_id in distinct_ids:
+            profile = self._profiles[(project_id, distinct_id)]
+            if profile is not None:
+                times[distinct_id] = profile.updated_ms
+        return times
