@@ -50,9 +50,7 @@ class LiveServer:
         command = [sys.executable, "-m", "kindred", "serve", "--data-dir", str(self.data_dir)]
         command += ["--port", str(self.port)]
         self.log = open(self.data_dir.parent / f"server-{self.port}.log", "ab")  # noqa: SIM115
-        self.process = subprocess.Popen(
-            command, env=env, stdout=self.log, stderr=subprocess.STDOUT
-        )
+        self.process = subprocess.Popen(command, env=env, stdout=self.log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + STARTUP_SECONDS
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
