@@ -85,14 +85,11 @@ async def groups(request: Request) -> Response:
 
 async def batch_import(request: Request) -> Response:
     services = services_of(request)
-    wire = await _read(request, services)
+    wire = await _read(request, services, authenticate=True)
     if isinstance(wire, Response):
         return wire
-    # Credentials may sit in the form body too (the legacy `api_key`), so read it first.
-    try:
-        project = authenticate_import(request, services.meta, wire.params)
-    except AuthenticationError as exc:
-        return import_error_response(401, str(exc))
+    project = wire.project
+    assert project is not None
 
     submission = Submission(project, via_import=True)
     errors: list[RecordError] = []
@@ -150,13 +147,25 @@ async def _profiles(
     return await _finish(services, wire, submissions, errors, endpoint=endpoint)
 
 
-async def _read(request: Request, services: Services) -> WireRequest | Response:
-    """The decoded request, or the answer to give when it cannot be decoded or is too large."""
+async def _read(
+    request: Request, services: Services, *, authenticate: bool = False
+) -> WireRequest | Response:
+    """The decoded request, or the answer to give when it cannot be decoded or is too large.
+
+    With `authenticate`, credentials are checked before the payload is: they may sit in the
+    form body (the legacy `api_key`), so the body is read first, but a bad payload from someone
+    without credentials still gets the 401.
+    """
     limits = services.limits
     try:
         wire = await read_wire_request(request, max_bytes=limits.max_request_bytes)
     except PayloadTooLargeError as exc:
         return import_error_response(413, str(exc))
+    if authenticate:
+        try:
+            wire.project = authenticate_import(request, services.meta, wire.params)
+        except AuthenticationError as exc:
+            return import_error_response(401, str(exc))
 
     if wire.payload_error is None and all(item == {} for item in wire.items):
         wire.payload_error = DATA_MISSING
@@ -214,12 +223,12 @@ async def _finish(
     endpoint: Endpoint,
 ) -> Response:
     """Wait until the valid records are durable, then answer."""
-    for submission in submissions.values():
-        if not services.rate_limiter.allow(submission.project.id, len(submission)):
-            logger.warning("%s: project %d is over its rate limit", endpoint, submission.project.id)
-            if endpoint is Endpoint.IMPORT or wire.is_strict:
-                return import_error_response(429, RATE_LIMITED)
-            return ingestion_response(wire, is_ok=False, error=RATE_LIMITED, status_code=429)
+    counts = {s.project.id: len(s) for s in submissions.values() if len(s)}
+    if not services.rate_limiter.allow(counts):
+        logger.warning("%s: refused a request over a project's rate limit", endpoint)
+        if endpoint is Endpoint.IMPORT or wire.is_strict:
+            return import_error_response(429, RATE_LIMITED)
+        return ingestion_response(wire, is_ok=False, error=RATE_LIMITED, status_code=429)
     try:
         results = await asyncio.gather(
             *(services.pipeline.submit(s) for s in submissions.values() if len(s))

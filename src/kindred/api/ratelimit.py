@@ -16,22 +16,25 @@ BURST_SECONDS = 10
 
 
 class RateLimiter:
-    """Token buckets by project id; `allow(project_id, n)` takes n tokens or refuses all of them."""
+    """Token buckets by project id. `allow` takes every project's events, or refuses them all."""
 
     def __init__(self, events_per_second: int, clock: Callable[[], float] = time.monotonic) -> None:
         self.events_per_second = events_per_second
         self._clock = clock
         self._buckets: dict[int, tuple[float, float]] = {}
 
-    def allow(self, project_id: int, events: int) -> bool:
+    def allow(self, events_by_project: dict[int, int]) -> bool:
         if self.events_per_second <= 0:
             return True
         capacity = float(self.events_per_second * BURST_SECONDS)
         now = self._clock()
-        tokens, last = self._buckets.get(project_id, (capacity, now))
-        tokens = min(capacity, tokens + (now - last) * self.events_per_second)
-        if events > tokens:
+        refilled = {}
+        for project_id, events in events_by_project.items():
+            tokens, last = self._buckets.get(project_id, (capacity, now))
+            tokens = min(capacity, tokens + (now - last) * self.events_per_second)
+            if events > tokens:
+                return False
+            refilled[project_id] = tokens - events
+        for project_id, tokens in refilled.items():
             self._buckets[project_id] = (tokens, now)
-            return False
-        self._buckets[project_id] = (tokens - events, now)
         return True

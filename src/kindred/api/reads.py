@@ -42,6 +42,7 @@ async def export(request: Request) -> Response:
     params = await _params(request)
     try:
         project = authenticate_reader(request, services.meta, params)
+        _refuse_where(params)
         from_ms = _date_ms(params, "from_date")
         to_ms = _date_ms(params, "to_date") + DAY_MS
         names = _json_list(params, "event")
@@ -70,6 +71,7 @@ async def engage_query(request: Request) -> Response:
     params = await _params(request)
     try:
         project = authenticate_reader(request, services.meta, params)
+        _refuse_where(params)
         page = _int_param(params, "page", default=0, maximum=None) or 0
         page_size = _int_param(
             params, "page_size", default=ENGAGE_PAGE_SIZE, maximum=ENGAGE_PAGE_SIZE
@@ -278,6 +280,15 @@ def _int_param(
     if maximum is not None and number > maximum:
         raise ClientError(f"{name} may be at most {maximum}, got {number}")
     return number
+
+
+def _refuse_where(params: Mapping[str, str]) -> None:
+    # TODO(#4): filter with Mixpanel's expression language, which comes with the reports issue.
+    if params.get("where"):
+        raise ClientError(
+            "where is not supported yet; leave it out and filter the results, or use event= "
+            "(export) and distinct_ids= (engage)"
+        )
 
 
 def _flag(params: Mapping[str, str], name: str) -> bool:

@@ -27,6 +27,7 @@ from kindred.ingest.decode import (
     decompress,
 )
 from kindred.ingest.model import RecordError
+from kindred.storage.base import Project
 
 # The 1x1 transparent GIF that `img=1` asks for (pixel tracking).
 TRANSPARENT_GIF = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7")
@@ -40,6 +41,8 @@ class WireRequest:
     params: dict[str, str] = field(default_factory=dict)
     items: list[Any] = field(default_factory=list)
     payload_error: str | None = None
+    # The project whose credentials an /import carried.
+    project: Project | None = None
 
     def flag(self, name: str) -> bool:
         return self.params.get(name, "") not in ("", "0", "false")
@@ -94,8 +97,9 @@ def ingestion_response(
     """Answer a write the way Mixpanel does: `1`/`0`, verbose JSON, JSONP, a pixel or a redirect."""
     if wire.flag("img"):
         return Response(TRANSPARENT_GIF, status_code=status_code, media_type="image/gif")
-    redirect = wire.params.get("redirect")
-    if redirect:
+    redirect = wire.params.get("redirect", "")
+    # Link tracking sends people on to a web page; nothing else (no javascript: URLs).
+    if redirect.lower().startswith(("http://", "https://")):
         return RedirectResponse(redirect, status_code=302)
 
     if wire.is_verbose:
