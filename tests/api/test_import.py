@@ -559,3 +559,28 @@ def test_import_without_credentials_gets_401_even_with_an_empty_payload(
         "error": "Invalid credentials",
         "status": "Unauthorized",
     }
+
+
+def test_invalid_utf8_fails_only_its_own_record(
+    server: LiveServer, http: httpx.Client, project: Project
+) -> None:
+    good = [importable("Good", distinct_id="u1"), importable("Good", distinct_id="u2")]
+    bad_record = orjson.dumps(importable("Bad", distinct_id="u3", s="PLACEHOLDER"))
+    body = b"[" + b",".join([orjson.dumps(good[0]), bad_record, orjson.dumps(good[1])]) + b"]"
+    body = body.replace(b"PLACEHOLDER", b"caf\xe9")  # a Latin-1 byte: not UTF-8
+
+    response = http.post(
+        "/import",
+        params={"strict": "1"},
+        content=body,
+        headers={"content-type": "application/json"},
+        auth=(project.secret, ""),
+    )
+
+    assert response.status_code == 400
+    failed = response.json()["failed_records"]
+    assert [(f["index"], f["field"], f["message"]) for f in failed] == [
+        (1, "properties.s", "properties.s is invalid: string should be valid utf8")
+    ]
+    assert response.json()["num_records_imported"] == 2
+    assert sorted(e["properties"]["distinct_id"] for e in server.export(project)) == ["u1", "u2"]

@@ -171,9 +171,16 @@ def test_decode_json_body_names_the_json_error_and_the_fix() -> None:
     assert "send a JSON array of records" in message
 
 
-def test_decode_json_body_refuses_invalid_utf8() -> None:
+def test_decode_json_body_keeps_invalid_utf8_as_surrogates_for_validation_to_refuse() -> None:
+    [record] = decode_json_body(b'[{"event": "ok", "properties": {"s": "caf\xe9"}}]')
+
+    with pytest.raises(UnicodeEncodeError):
+        record["properties"]["s"].encode("utf-8")
+
+
+def test_decode_json_body_refuses_invalid_utf8_that_is_not_json_either() -> None:
     with pytest.raises(PayloadError, match="not valid JSON"):
-        decode_json_body(b'[{"event": "\xff"}]')
+        decode_json_body(b'[{"event": "\xff"')
 
 
 @pytest.mark.parametrize(

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 import zlib
 from typing import Any
 
@@ -90,11 +91,29 @@ def decode_json_body(body: bytes) -> list[Any]:
     try:
         parsed = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
-        raise PayloadError(
-            f"request body is not valid JSON ({exc}); send a JSON array of records, "
-            "or form data=<JSON or base64 of it>"
-        ) from exc
+        parsed = _loads_with_bad_utf8(body)
+        if parsed is None:
+            raise PayloadError(
+                f"request body is not valid JSON ({exc}); send a JSON array of records, "
+                "or form data=<JSON or base64 of it>"
+            ) from exc
     return _as_records(parsed, what="the request body")
+
+
+def _loads_with_bad_utf8(body: bytes) -> Any:
+    """Parse a body whose only fault is invalid UTF-8, or return None.
+
+    The bad bytes become lone surrogates, which validation refuses record by record (Mixpanel's
+    `string should be valid utf8`), so one bad record does not cost the others.
+    """
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError:
+        try:
+            return json.loads(body.decode("utf-8", "surrogateescape"))
+        except ValueError:
+            return None
+    return None
 
 
 def decode_ndjson(body: bytes) -> list[Any]:

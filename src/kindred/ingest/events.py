@@ -142,6 +142,9 @@ def _validate(
     if endpoint is Endpoint.IMPORT:
         cleaned["$import"] = True
     cleaned["mp_processing_time_ms"] = now_ms
+    for text, path in ((event, "event"), (distinct_id, "properties.distinct_id")):
+        if not text.isascii():
+            _check_utf8(text, path)
     return EventRecord(event[: limits.max_string_chars], distinct_id, time_ms, insert_id, cleaned)
 
 
@@ -280,14 +283,26 @@ def _clean_properties(properties: dict[str, Any], limits: Limits) -> dict[str, A
         if name in _LIFTED:
             continue
         value_chars = _UNLIMITED if name in ID_PROPERTIES else max_chars
+        if not name.isascii():
+            _check_utf8(name, "properties")
         path = f"properties.{name}"
         cleaned[name[:max_chars]] = _clean_value(value, path, 0, limits, value_chars)
     return cleaned
 
 
+def _check_utf8(text: str, path: str) -> None:
+    """Refuse a string that held invalid UTF-8 (decode.py turns such bytes into surrogates)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise RecordInvalid(path, f"{path} is invalid: string should be valid utf8") from None
+
+
 def _clean_value(value: Any, path: str, depth: int, limits: Limits, max_chars: int) -> Any:
     """`value` with its strings cut to `max_chars`; refuses nesting and collections over the limits."""
     if isinstance(value, str):
+        if not value.isascii():
+            _check_utf8(value, path)
         return value[:max_chars]
     if not isinstance(value, dict | list):
         return value
