@@ -1,7 +1,7 @@
 .PHONY: install test lint check format
 
 install:
-	python -m pip install -e '.[test]'
+	scripts/install-test-deps
 
 test:
 	python -m pytest
