@@ -16,12 +16,17 @@ import queue
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 from kindred.identity import IdentityEngine, IdentityMode, Outcome, new_engine
-from kindred.identity.events import IdentityEventError, identity_input_from_event
+from kindred.identity.events import (
+    IdentityEventError,
+    identity_input_from_event,
+    may_carry_identity,
+)
 from kindred.identity.persistence import LogEntry, apply_entry, load_engine
 from kindred.identity.profiles import profile_target
 from kindred.ingest.model import EventRecord, GroupUpdate, Limits, ProfileUpdate
@@ -45,6 +50,8 @@ class Submission:
     profile_updates: list[ProfileUpdate] = field(default_factory=list)
     group_updates: list[GroupUpdate] = field(default_factory=list)
     via_import: bool = False
+    # Who waits for the answer: a coroutine (an asyncio future) or a thread (`done`).
+    waiter: asyncio.Future[SubmissionResult] | None = None
     done: Future[SubmissionResult] = field(default_factory=Future)
 
     def __len__(self) -> int:
@@ -189,8 +196,9 @@ class Pipeline:
         """Queue a submission and wait until it is durable."""
         if not len(submission):
             return SubmissionResult(0)
+        submission.waiter = asyncio.get_running_loop().create_future()
         self._queue.put(submission)
-        return await asyncio.wrap_future(submission.done)
+        return await submission.waiter
 
     def submit_nowait(self, submission: Submission) -> Future[SubmissionResult]:
         """Queue a submission from a thread that is not the event loop; wait on the future."""
@@ -213,15 +221,25 @@ class Pipeline:
                 return
 
     def _collect(self, first: Submission) -> tuple[list[Submission], bool]:
-        """Take `first` and whatever else arrives within the flush window, up to the batch cap."""
+        """Take `first` and whatever has queued behind it, up to the batch cap.
+
+        When nothing has queued, wait up to the flush window for company: a lone request pays a
+        couple of milliseconds so that a burst shares one commit. Under load the queue is never
+        empty, and nobody waits for the window.
+        """
         batch, size = [first], len(first)
         deadline = time.monotonic() + self._flush_interval
         while size < self._max_batch:
-            timeout = deadline - time.monotonic()
             try:
-                item = self._queue.get(timeout=timeout) if timeout > 0 else self._queue.get_nowait()
+                item = self._queue.get_nowait()
             except queue.Empty:
-                break
+                timeout = deadline - time.monotonic()
+                if len(batch) > 1 or timeout <= 0:
+                    break
+                try:
+                    item = self._queue.get(timeout=timeout)
+                except queue.Empty:
+                    break
             if item is None:
                 return batch, True
             batch.append(item)
@@ -249,11 +267,10 @@ class Pipeline:
             for submission in batch:
                 # The engines ran ahead of the store: reload them from what was committed.
                 self.engines.forget(submission.project.id)
-                submission.done.set_exception(exc)
+            _answer(batch, [exc] * len(batch))
             return
 
-        for submission, result in zip(batch, results, strict=True):
-            submission.done.set_result(result)
+        _answer(batch, results)
         self._after_commit(batch, write, refusals, started)
 
     def _after_commit(
@@ -316,6 +333,8 @@ class Pipeline:
         write: WriteBatch,
         refusals: Counter[str],
     ) -> EventRecord:
+        if not may_carry_identity(project.identity_mode, record.event, record.properties):
+            return self._resolve_legacy(engine, project, record)
         properties = {**record.properties, "distinct_id": record.distinct_id}
         try:
             inp = identity_input_from_event(
@@ -337,12 +356,46 @@ class Pipeline:
             outcome = engine.apply(inp)
             write.identity.append((project.id, inp))
             _count_refusals(outcome, refusals)
+        return self._resolve_legacy(engine, project, record)
+
+    @staticmethod
+    def _resolve_legacy(
+        engine: IdentityEngine, project: Project, record: EventRecord
+    ) -> EventRecord:
+        """Legacy resolves at ingestion and stores the resolved id; never retroactively."""
         if project.identity_mode is IdentityMode.LEGACY and record.distinct_id:
-            # Legacy resolves at ingestion and stores the resolved id; never retroactive.
             resolved = engine.resolve(record.distinct_id)
             if resolved != record.distinct_id:
                 return replace(record, distinct_id=resolved)
         return record
+
+
+Answer = SubmissionResult | Exception
+
+
+def _answer(batch: list[Submission], answers: Sequence[Answer]) -> None:
+    """Release everyone waiting on `batch`: one wake-up per event loop, not one per request."""
+    by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], Answer]]] = {}
+    for submission, answer in zip(batch, answers, strict=True):
+        if submission.waiter is not None:
+            loop = submission.waiter.get_loop()
+            by_loop.setdefault(loop, []).append((submission.waiter, answer))
+        elif isinstance(answer, Exception):
+            submission.done.set_exception(answer)
+        else:
+            submission.done.set_result(answer)
+    for loop, waiters in by_loop.items():
+        loop.call_soon_threadsafe(_settle, waiters)
+
+
+def _settle(waiters: list[tuple[asyncio.Future[Any], Answer]]) -> None:
+    for waiter, answer in waiters:
+        if waiter.done():  # the request went away
+            continue
+        if isinstance(answer, Exception):
+            waiter.set_exception(answer)
+        else:
+            waiter.set_result(answer)
 
 
 def _count_refusals(outcome: Outcome, refusals: Counter[str]) -> None:

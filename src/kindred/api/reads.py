@@ -25,9 +25,9 @@ from kindred.api.wire import json_response
 from kindred.errors import AuthenticationError, ClientError
 from kindred.identity import IdentityEngine, IdentityMode
 from kindred.identity.events import (
-    IDENTITY_EVENT_NAMES,
     IdentityEventError,
     identity_input_from_event,
+    may_carry_identity,
 )
 from kindred.identity.profiles import visible_profile
 from kindred.storage.base import Project, StoredEvent, StoredProfile
@@ -136,16 +136,10 @@ def _export_lines(
             if canonical != stored.distinct_id:
                 properties["distinct_id"] = canonical
                 properties["$distinct_id_before_identity"] = stored.distinct_id
-        if _may_carry_identity(project, stored):
+        if may_carry_identity(project.identity_mode, stored.event, stored.properties):
             with engine_lock:
                 _add_identity_outcome(project, engine, stored, properties)
         yield orjson.dumps({"event": stored.event, "properties": properties}) + b"\n"
-
-
-def _may_carry_identity(project: Project, stored: StoredEvent) -> bool:
-    if project.identity_mode is IdentityMode.SIMPLIFIED:
-        return "$user_id" in stored.properties and "$device_id" in stored.properties
-    return stored.event in IDENTITY_EVENT_NAMES
 
 
 def _add_identity_outcome(

@@ -19,6 +19,13 @@ class IdentityEventError(ValueError):
     """Raised when an identity event lacks an id it needs; the message names the property."""
 
 
+def may_carry_identity(mode: IdentityMode, event: str, properties: Mapping[str, object]) -> bool:
+    """Whether an event can be an identity input in `mode`: a cheap test that most events fail."""
+    if mode is IdentityMode.SIMPLIFIED:
+        return "$user_id" in properties and "$device_id" in properties
+    return event in IDENTITY_EVENT_NAMES
+
+
 def identity_input_from_event(
     mode: IdentityMode | str,
     event: str,

@@ -282,12 +282,25 @@ def _clean_properties(properties: dict[str, Any], limits: Limits) -> dict[str, A
     for name, value in properties.items():
         if name in _LIFTED:
             continue
-        value_chars = _UNLIMITED if name in ID_PROPERTIES else max_chars
         if not name.isascii():
             _check_utf8(name, "properties")
-        path = f"properties.{name}"
-        cleaned[name[:max_chars]] = _clean_value(value, path, 0, limits, value_chars)
+        # Most values are short ASCII strings and plain scalars: keep them without a call.
+        if (
+            type(value) is str
+            and value.isascii()
+            and len(value) <= max_chars
+            or value is None
+            or type(value) in _PLAIN_SCALARS
+        ):
+            cleaned[name[:max_chars]] = value
+        else:
+            value_chars = _UNLIMITED if name in ID_PROPERTIES else max_chars
+            path = f"properties.{name}"
+            cleaned[name[:max_chars]] = _clean_value(value, path, 0, limits, value_chars)
     return cleaned
+
+
+_PLAIN_SCALARS = (int, float, bool)
 
 
 def _check_utf8(text: str, path: str) -> None:
