@@ -210,6 +210,11 @@ class DuckDBEventStore:
         if not statements:
             return
         with self._write_lock, self._cursor("write a batch") as cursor:
+            if len(statements) == 1:
+                # One statement is its own transaction: skip BEGIN and COMMIT, a third of the
+                # cost of a small batch (most /track flushes hold only events).
+                cursor.execute(*statements[0])
+                return
             cursor.execute("BEGIN")
             try:
                 for sql, parameters in statements:
