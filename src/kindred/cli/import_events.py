@@ -121,18 +121,30 @@ def _chunks(path: Path) -> Iterator[tuple[list[tuple[int, Any]], int]]:
                 yield [(start + i + 1, item) for i, item in enumerate(part)], 0
             return
 
-        chunk: list[tuple[int, Any]] = []
+        lines: list[tuple[int, bytes]] = []
         size = 0
         for line_number, line in enumerate(file, start=1):
             size += len(line)
-            if not line.strip():
-                continue
-            try:
-                chunk.append((line_number, orjson.loads(line)))
-            except orjson.JSONDecodeError as exc:
-                click.echo(f"{path}:{line_number}: not JSON ({exc}); skipped", err=True)
-            if len(chunk) >= CHUNK_EVENTS:
-                yield chunk, size
-                chunk, size = [], 0
-        if chunk or size:
-            yield chunk, size
+            if line.strip():
+                lines.append((line_number, line))
+            if len(lines) >= CHUNK_EVENTS:
+                yield _parse_lines(path, lines), size
+                lines, size = [], 0
+        if lines or size:
+            yield _parse_lines(path, lines), size
+
+
+def _parse_lines(path: Path, lines: list[tuple[int, bytes]]) -> list[tuple[int, Any]]:
+    """Decode a chunk of NDJSON lines with one parse; line by line only to report a bad one."""
+    try:
+        items = orjson.loads(b"[" + b",".join(line for _, line in lines) + b"]")
+        return [(number, item) for (number, _), item in zip(lines, items, strict=True)]
+    except (orjson.JSONDecodeError, ValueError):
+        pass
+    parsed = []
+    for number, line in lines:
+        try:
+            parsed.append((number, orjson.loads(line)))
+        except orjson.JSONDecodeError as exc:
+            click.echo(f"{path}:{number}: not JSON ({exc}); skipped", err=True)
+    return parsed
