@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass
 
 from kindred.api.ratelimit import RateLimiter
 from kindred.api.services import Services
@@ -59,13 +58,3 @@ def ensure_default_project(meta: MetadataStore) -> Project | None:
     if meta.projects():
         return None
     return create_project(meta, DEFAULT_PROJECT)
-
-
-@dataclass(frozen=True, slots=True)
-class Endpoint:
-    host: str
-    port: int
-
-    @property
-    def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
