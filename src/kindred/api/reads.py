@@ -35,6 +35,7 @@ from kindred.storage.base import Project, StoredEvent, StoredProfile
 DAY_MS = 86_400_000
 MAX_EXPORT_LIMIT = 100_000
 ENGAGE_PAGE_SIZE = 1000
+EXPORT_CHUNK_LINES = 1000
 
 
 async def export(request: Request) -> Response:
@@ -63,7 +64,7 @@ async def export(request: Request) -> Response:
         in_ms=_flag(params, "time_in_ms"),
         dedupe=_flag(params, "dedupe"),
     )
-    return StreamingResponse(iterate_in_threadpool(lines), media_type="text/plain")
+    return StreamingResponse(iterate_in_threadpool(_chunked(lines)), media_type="text/plain")
 
 
 async def engage_query(request: Request) -> Response:
@@ -171,6 +172,18 @@ def _add_identity_outcome(
     else:
         properties["$failure_reason"] = outcome.code
     properties["$failure_description"] = outcome.description
+
+
+def _chunked(lines: Iterator[bytes], size: int = EXPORT_CHUNK_LINES) -> Iterator[bytes]:
+    """Lines joined in chunks: each chunk is one hop to the thread pool, not each line."""
+    chunk: list[bytes] = []
+    for line in lines:
+        chunk.append(line)
+        if len(chunk) >= size:
+            yield b"".join(chunk)
+            chunk = []
+    if chunk:
+        yield b"".join(chunk)
 
 
 def _deduplicated(events: Iterator[StoredEvent]) -> Iterator[StoredEvent]:
