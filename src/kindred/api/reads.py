@@ -92,8 +92,10 @@ async def engage_query(request: Request) -> Response:
     else:
         engines = services.pipeline.engines
         engine = engines.get(project)
+        # Read the profiles before taking the engines' lock, which the writer needs.
+        stored = {p.distinct_id: p for p in services.store.all_profiles(project.id)}
         with engines.lock:
-            people = _visible_profiles(services, project, engine, wanted)
+            people = _visible_profiles(stored, engine, wanted)
     page_size = page_size or ENGAGE_PAGE_SIZE
     chosen = people[page * page_size : (page + 1) * page_size]
     results = [
@@ -203,10 +205,9 @@ def _deduplicated(events: Iterator[StoredEvent]) -> Iterator[StoredEvent]:
 
 
 def _visible_profiles(
-    services: Services, project: Project, engine: IdentityEngine, wanted: list[str]
+    stored: dict[str, StoredProfile], engine: IdentityEngine, wanted: list[str]
 ) -> list[tuple[str, StoredProfile]]:
     """(canonical id, visible profile) of every person with one, by canonical id."""
-    stored = {p.distinct_id: p for p in services.store.all_profiles(project.id)}
     times = {distinct_id: p.updated_ms for distinct_id, p in stored.items()}
     people: dict[str, StoredProfile] = {}
     for distinct_id in stored:
