@@ -84,8 +84,12 @@ class IdentityEngines:
         if engine is not None and engine.mode == project.identity_mode:
             return engine
         with self._lock:
-            engine = self._load(project)
-            self._engines[project.id] = engine
+            # Check again: another thread may have loaded it while this one waited, and the
+            # writer may already be applying inputs to that engine.
+            engine = self._engines.get(project.id)
+            if engine is None or engine.mode != project.identity_mode:
+                engine = self._load(project)
+                self._engines[project.id] = engine
         return engine
 
     def forget(self, project_id: int) -> None:
