@@ -50,9 +50,10 @@ class Submission:
     profile_updates: list[ProfileUpdate] = field(default_factory=list)
     group_updates: list[GroupUpdate] = field(default_factory=list)
     via_import: bool = False
-    # Who waits for the answer: a coroutine (an asyncio future) or a thread (`done`).
+    # Who waits for the answer: a coroutine (`waiter`, set by submit()) or a thread (`done`,
+    # set by submit_nowait()).
     waiter: asyncio.Future[SubmissionResult] | None = None
-    done: Future[SubmissionResult] = field(default_factory=Future)
+    done: Future[SubmissionResult] | None = None
 
     def __len__(self) -> int:
         return len(self.events) + len(self.profile_updates) + len(self.group_updates)
@@ -206,6 +207,7 @@ class Pipeline:
 
     def submit_nowait(self, submission: Submission) -> Future[SubmissionResult]:
         """Queue a submission from a thread that is not the event loop; wait on the future."""
+        submission.done = Future()
         if not len(submission):
             submission.done.set_result(SubmissionResult(0))
         else:
@@ -384,6 +386,8 @@ def _answer(batch: list[Submission], answers: Sequence[Answer]) -> None:
         if submission.waiter is not None:
             loop = submission.waiter.get_loop()
             by_loop.setdefault(loop, []).append((submission.waiter, answer))
+        elif submission.done is None:
+            continue
         elif isinstance(answer, Exception):
             submission.done.set_exception(answer)
         else:

@@ -229,19 +229,19 @@ async def _finish(
         if endpoint is Endpoint.IMPORT or wire.is_strict:
             return import_error_response(429, RATE_LIMITED)
         return ingestion_response(wire, is_ok=False, error=RATE_LIMITED, status_code=429)
+    pending = [s for s in submissions.values() if len(s)]
     try:
-        results = await asyncio.gather(
-            *(services.pipeline.submit(s) for s in submissions.values() if len(s))
-        )
+        if len(pending) == 1:  # the common case, without gather's tasks
+            results = [await services.pipeline.submit(pending[0])]
+        else:
+            results = list(await asyncio.gather(*map(services.pipeline.submit, pending)))
     except Exception:
         logger.exception(
             "could not store a %s request; answering 503 so the client retries", endpoint
         )
         return json_response({"status": 0, "error": "storage unavailable, retry later"}, 503)
 
-    for submission, result in zip(
-        (s for s in submissions.values() if len(s)), results, strict=True
-    ):
+    for submission, result in zip(pending, results, strict=True):
         updates: list[Any] = submission.profile_updates or submission.group_updates
         for index, message in result.update_errors:
             errors.append(RecordError(index, None, _operation_of(updates[index]), message))
