@@ -50,7 +50,10 @@ def serve(data_dir: Path | None, host: str | None, port: int | None) -> None:
 
     app = create_app(services)
     try:
-        uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning")
+        # kindred never reads client addresses, so uvicorn's proxy-header rewriting is skipped.
+        uvicorn.run(
+            app, host=settings.host, port=settings.port, log_level="warning", proxy_headers=False
+        )
     finally:
         services.store.close()
         services.meta.close()
