@@ -37,7 +37,9 @@ logger = logging.getLogger(__name__)
 
 FLUSH_INTERVAL_SECONDS = 0.002
 MAX_BATCH_RECORDS = 10_000
-# Identity snapshots are taken after this many new identity entries, so start-up stays short.
+# An identity snapshot is taken once the entries since the last one number at least this many, and
+# at least as many as the ids the engine knows: start-up replays a bounded tail, and the cost of
+# writing snapshots stays proportional to the entries, however large the engine grows.
 SNAPSHOT_EVERY_ENTRIES = 100_000
 
 
@@ -99,7 +101,9 @@ class IdentityEngines:
 
     def note_entries(self, project_id: int, count: int) -> None:
         self._entries_since_snapshot[project_id] += count
-        if self._entries_since_snapshot[project_id] >= SNAPSHOT_EVERY_ENTRIES:
+        engine = self._engines.get(project_id)
+        due = max(SNAPSHOT_EVERY_ENTRIES, len(engine) if engine is not None else 0)
+        if self._entries_since_snapshot[project_id] >= due:
             self.save_snapshot(project_id)
 
     def save_snapshot(self, project_id: int) -> None:
