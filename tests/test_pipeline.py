@@ -111,3 +111,20 @@ def test_a_failed_write_acknowledges_nothing_and_leaves_identity_as_stored(
 
     pipeline.submit_nowait(Submission(project, events=[identify])).result()
     assert pipeline.engines.get(project).resolve(device) == "U1"
+
+
+def test_stopping_saves_identity_snapshots_that_the_next_start_loads(
+    store: FailingOnceStore,
+) -> None:
+    meta = MemoryMetadataStore()
+    first = Pipeline(store, meta, flush_interval_seconds=0)
+    first.start()
+    project = meta.create_project("p", token="t", secret="s", identity_mode=IdentityMode.ORIGINAL)
+    device = "00000000-0000-4000-8000-000000000003"
+    identify = event("$identify", "U1", 1, **{"$identified_id": "U1", "$anon_id": device})
+    first.submit_nowait(Submission(project, events=[identify])).result()
+    first.stop()
+
+    assert store.load_identity_snapshot(project.id) is not None
+    second = Pipeline(store, meta, flush_interval_seconds=0)
+    assert second.engines.get(project).resolve(device) == "U1"
