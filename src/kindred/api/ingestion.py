@@ -42,6 +42,9 @@ logger = logging.getLogger(__name__)
 
 MISSING_TOKEN = "token, missing or empty"
 MISSING_PROFILE_TOKEN = "$token, missing or empty"
+# Where each kind of record carries its token, and Mixpanel's answer when it does not.
+EVENT_TOKEN = ("properties.token", MISSING_TOKEN)
+PROFILE_TOKEN = ("$token", MISSING_PROFILE_TOKEN)
 DATA_MISSING = "data, missing or empty"
 
 
@@ -55,9 +58,7 @@ async def track(request: Request) -> Response:
     errors: list[RecordError] = []
     now_ms = services.clock_ms()
     for index, item in enumerate(wire.items):
-        project = _project_for_token(
-            services, event_token(item), index, item, errors, MISSING_TOKEN
-        )
+        project = _project_for_token(services, event_token(item), index, item, errors, EVENT_TOKEN)
         if project is None:
             continue
         result = validate_event(
@@ -134,7 +135,7 @@ async def _profiles(
     now_ms = services.clock_ms()
     for index, item in enumerate(wire.items):
         token = profile_token(item)
-        project = _project_for_token(services, token, index, item, errors, MISSING_PROFILE_TOKEN)
+        project = _project_for_token(services, token, index, item, errors, PROFILE_TOKEN)
         if project is None:
             continue
         result = validate(item, index, now_ms=now_ms, limits=services.limits)
@@ -190,11 +191,12 @@ def _project_for_token(
     index: int,
     item: Any,
     errors: list[RecordError],
-    missing_message: str,
+    where: tuple[str, str],
 ) -> Project | None:
-    field = "properties.token" if missing_message == MISSING_TOKEN else "$token"
+    """The project whose token a record carries; else record why not and return None."""
+    field, missing = where
     if token is None:
-        errors.append(RecordError(index, _insert_id(item), field, missing_message))
+        errors.append(RecordError(index, _insert_id(item), field, missing))
         return None
     project = services.projects.get(token)
     if project is None:
@@ -244,7 +246,7 @@ async def _finish(
     for submission, result in zip(pending, results, strict=True):
         updates: list[Any] = submission.profile_updates or submission.group_updates
         for index, message in result.update_errors:
-            errors.append(RecordError(index, None, _operation_of(updates[index]), message))
+            errors.append(RecordError(index, None, updates[index].operation, message))
     accepted = sum(len(s) for s in submissions.values()) - sum(
         len(r.update_errors) for r in results
     )
@@ -263,10 +265,6 @@ async def _finish(
     # Mixpanel answers 1 when one or more records were valid (SPEC.md §8, conflict 1).
     is_ok = accepted > 0 or not errors
     return ingestion_response(wire, is_ok=is_ok, error=errors[0].message if errors else None)
-
-
-def _operation_of(update: ProfileUpdate | GroupUpdate) -> str:
-    return update.operation
 
 
 def _insert_id(item: Any) -> str | None:

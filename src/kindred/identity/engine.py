@@ -188,10 +188,10 @@ class IdentityEngine:
         first, second = inp.ids
         a = index.get(first)
         if a is None:
-            a = self._intern(first)
+            a = self._add_id(first)
         b = index.get(second)
         if b is None:
-            b = self._intern(second)
+            b = self._add_id(second)
         i = self._record(inp, a, b)
 
         time = inp.time_ms if self.orders_by_event_time else 0
@@ -449,10 +449,8 @@ class IdentityEngine:
 
     # -- Storage of ids and inputs ----------------------------------------------------------
 
-    def _intern(self, distinct_id: str) -> int:
-        x = self._index.get(distinct_id)
-        if x is not None:
-            return x
+    def _add_id(self, distinct_id: str) -> int:
+        """Give an id the engine has not seen its row."""
         x = len(self._ids)
         if x == len(self._croot):
             self._grow_id_columns()
