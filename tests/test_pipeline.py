@@ -16,17 +16,19 @@ T0_MS = 1_700_000_000_000
 
 
 class FailingOnceStore(MemoryEventStore):
-    """A store whose next write fails, as a full disk would."""
+    """A store whose next write fails, as a full disk would; it keeps every batch it wrote."""
 
     def __init__(self) -> None:
         super().__init__()
         self.fail_next = False
+        self.batches: list[WriteBatch] = []
 
     def write(self, batch: WriteBatch) -> None:
         if self.fail_next:
             self.fail_next = False
             raise OSError("disk full")
         super().write(batch)
+        self.batches.append(batch)
 
 
 @pytest.fixture
@@ -128,3 +130,54 @@ def test_stopping_saves_identity_snapshots_that_the_next_start_loads(
     assert store.load_identity_snapshot(project.id) is not None
     second = Pipeline(store, meta, flush_interval_seconds=0)
     assert second.engines.get(project).resolve(device) == "U1"
+
+
+def test_events_carry_their_person_and_a_merge_re_points_the_ids_it_renamed(
+    pipeline: Pipeline, store: FailingOnceStore
+) -> None:
+    project = project_in(pipeline, IdentityMode.ORIGINAL)
+    device = "00000000-0000-4000-8000-000000000004"
+    before = event("Viewed", device, 1)
+    identify = event("$identify", "U1", 2, **{"$identified_id": "U1", "$anon_id": device})
+    after = event("Bought", device, 3)
+
+    pipeline.submit_nowait(Submission(project, events=[before])).result()
+    pipeline.submit_nowait(Submission(project, events=[identify, after])).result()
+
+    first, second = store.batches
+    assert first.persons == {} and first.overrides == []
+    identify_seq, after_seq = (seq for _, seq, _ in second.events)
+    assert second.persons == {after_seq: "U1"}  # "U1" raw is its own person: not listed
+    # A superset is harmless: U1 is re-pointed at itself.
+    assert (project.id, device, "U1") in second.overrides
+    assert {person for _, _, person in second.overrides} == {"U1"}
+
+
+def test_legacy_writes_no_overrides_since_its_aliases_are_not_retroactive(
+    pipeline: Pipeline, store: FailingOnceStore
+) -> None:
+    project = project_in(pipeline, IdentityMode.LEGACY)
+    events = [event("$create_alias", "A", 1, alias="sally"), event("After", "sally", 2)]
+
+    pipeline.submit_nowait(Submission(project, events=events)).result()
+
+    (batch,) = store.batches
+    assert batch.overrides == [] and batch.persons == {}
+
+
+def test_overrides_are_folded_once_enough_have_been_written(store: FailingOnceStore) -> None:
+    meta = MemoryMetadataStore()
+    pipeline = Pipeline(store, meta, flush_interval_seconds=0)
+    project = meta.create_project("p", token="t", secret="s", identity_mode=IdentityMode.ORIGINAL)
+    pipeline.start()
+    devices = [f"00000000-0000-4000-8000-{n:012d}" for n in range(3)]
+    try:
+        for n, device in enumerate(devices):
+            props = {"$identified_id": "U1", "$anon_id": device}
+            identify = event("$identify", "U1", n, **props)
+            pipeline.submit_nowait(Submission(project, events=[identify])).result()
+    finally:
+        pipeline.stop()
+
+    # The first flush folds whatever a previous run left; the next overrides wait for more.
+    assert store.compact_person_overrides() == 2

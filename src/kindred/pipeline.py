@@ -41,6 +41,10 @@ MAX_BATCH_RECORDS = 10_000
 # at least as many as the ids the engine knows: start-up replays a bounded tail, and the cost of
 # writing snapshots stays proportional to the entries, however large the engine grows.
 SNAPSHOT_EVERY_ENTRIES = 100_000
+# Person overrides are folded into the stored events once this many have been written: each fold
+# is one UPDATE over the events (about a second per 10M), and reports join the overrides, so the
+# table should stay small without folding after every merge.
+COMPACT_EVERY_OVERRIDES = 50_000
 
 
 @dataclass(slots=True)
@@ -129,6 +133,9 @@ class IdentityEngines:
             engine = new_engine(project.identity_mode, max_cluster_size=self._max_cluster_size)
             for entry in self._store.identity_entries_since(project.id, -1):
                 apply_entry(engine, entry)
+        # The loaded state is the stored one: its renames were written with the inputs that made
+        # them.
+        engine.take_renamed()
         logger.info(
             "loaded identity for project %d (%s mode): %d ids in %.1f ms",
             project.id,
@@ -184,6 +191,8 @@ class Pipeline:
         self._thread: threading.Thread | None = None
         self._next_seq = store.max_seq() + 1
         self._projects_with_data: set[int] = set()
+        # Unknown at start (the table may hold some): fold at the first chance.
+        self._overrides_since_compaction = COMPACT_EVERY_OVERRIDES
 
     # -- Life cycle -------------------------------------------------------------------------
 
@@ -198,6 +207,18 @@ class Pipeline:
             self._thread.join()
             self._thread = None
         self.engines.save_all()
+
+    def compact(self) -> None:
+        """Fold person overrides into the stored events. Only the writer thread calls this."""
+        started = time.perf_counter()
+        folded = self.store.compact_person_overrides()
+        self._overrides_since_compaction = 0
+        if folded:
+            logger.info(
+                "folded %d person overrides into the events in %.1f ms",
+                folded,
+                (time.perf_counter() - started) * 1000,
+            )
 
     # -- Submitting -------------------------------------------------------------------------
 
@@ -229,6 +250,15 @@ class Pipeline:
             self._flush(batch)
             if is_stopping:
                 return
+            if self._overrides_since_compaction >= COMPACT_EVERY_OVERRIDES:
+                self._compact_safely()
+
+    def _compact_safely(self) -> None:
+        try:
+            self.compact()
+        except Exception:
+            # Reports stay right with the overrides unfolded; try again after the next flush.
+            logger.exception("folding person overrides failed; they stay in place")
 
     def _collect(self, first: Submission) -> tuple[list[Submission], bool]:
         """Take `first` and whatever has queued behind it, up to the batch cap.
@@ -267,6 +297,7 @@ class Pipeline:
             with self.engines.lock:
                 for submission in batch:
                     results.append(self._prepare(submission, write, updates, refusals))
+                self._add_overrides(batch, write)
             updates.finish(write)
             # Before the write, so that the mode of a project can never change once it has data.
             self._mark_projects_with_data(batch)
@@ -288,6 +319,7 @@ class Pipeline:
     ) -> None:
         for project_id, count in Counter(project for project, _ in write.identity).items():
             self.engines.note_entries(project_id, count)
+        self._overrides_since_compaction += len(write.overrides)
 
         logger.info(
             "flushed %d events, %d identity inputs, %d profile and %d group updates in %.1f ms",
@@ -300,6 +332,16 @@ class Pipeline:
         if refusals:
             summary = ", ".join(f"{count} {code}" for code, count in refusals.most_common())
             logger.warning("refused identity inputs in this batch: %s", summary)
+
+    def _add_overrides(self, batch: list[Submission], write: WriteBatch) -> None:
+        """Re-point the stored events of every id whose canonical id this flush changed."""
+        projects = {submission.project.id: submission.project for submission in batch}
+        for project in projects.values():
+            engine = self.engines.get(project)
+            renamed = engine.take_renamed()
+            if project.identity_mode is IdentityMode.LEGACY:
+                continue  # Legacy is never retroactive: events keep the id they resolved to.
+            write.overrides.extend((project.id, i, engine.resolve(i)) for i in renamed)
 
     def _mark_projects_with_data(self, batch: list[Submission]) -> None:
         for project_id in {submission.project.id for submission in batch}:
@@ -321,6 +363,9 @@ class Pipeline:
             self._next_seq += 1
             record = self._apply_identity(engine, project, record, seq, submission, write, refusals)
             write.events.append((project.id, seq, record))
+            person = engine.resolve(record.distinct_id)
+            if person != record.distinct_id:
+                write.persons[seq] = person
 
         errors: list[tuple[int, str]] = []
         for index, update in enumerate(submission.profile_updates):

@@ -13,12 +13,14 @@ from kindred.ingest.model import EventRecord
 from kindred.storage.base import WriteBatch
 from kindred.storage.duckdb_store import DuckDBEventStore
 from kindred.storage.errors import PermanentStorageError
+from kindred.storage.keys import id_key
 
 T0 = 1_700_000_000_000
 OPEN_IN_CHILD = """
 import sys
 from kindred.storage.duckdb_store import DuckDBEventStore
 from kindred.storage.errors import PermanentStorageError
+from kindred.storage.keys import id_key
 try:
     DuckDBEventStore(sys.argv[1])
 except PermanentStorageError as exc:
@@ -67,6 +69,16 @@ def test_a_file_from_a_newer_kindred_is_refused(tmp_path: Path) -> None:
         DuckDBEventStore(path)
 
 
+def test_a_file_from_before_person_keys_is_refused_with_the_way_out(tmp_path: Path) -> None:
+    path = tmp_path / "kindred.duckdb"
+    DuckDBEventStore(path).close()
+    with duckdb.connect(str(path)) as db:
+        db.execute("UPDATE schema_version SET version = 1")
+
+    with pytest.raises(PermanentStorageError, match="schema version 1.*kindred import"):
+        DuckDBEventStore(path)
+
+
 def test_close_folds_the_write_ahead_log_into_the_file(tmp_path: Path) -> None:
     path = tmp_path / "kindred.duckdb"
     store = DuckDBEventStore(path)
@@ -77,3 +89,55 @@ def test_close_folds_the_write_ahead_log_into_the_file(tmp_path: Path) -> None:
     store.close()
 
     assert not wal.exists() or wal.stat().st_size == 0
+
+
+def persons_by_raw_id(store: DuckDBEventStore) -> dict[str, set[int]]:
+    """The person key each raw id's events count as in reports: the override, else the stored."""
+    rows = store.fetch(
+        "read persons",
+        """SELECT e.distinct_id, coalesce(o.person_key, e.person_key) FROM events e
+           LEFT JOIN person_overrides o ON o.project_id = e.project_id AND o.id_key = e.id_key""",
+    )
+    persons: dict[str, set[int]] = {}
+    for raw, person in rows:
+        persons.setdefault(raw, set()).add(person)
+    return persons
+
+
+def test_events_keep_the_key_of_their_person_and_overrides_re_point_them(tmp_path: Path) -> None:
+    store = DuckDBEventStore(tmp_path / "kindred.duckdb")
+    device = EventRecord("Viewed", "$device:d1", T0, "", {})
+    user = EventRecord("Bought", "u1", T0 + 1, "", {})
+    anonymous = EventRecord("Pinged", "", T0 + 2, "", {})
+    store.write(WriteBatch(events=[(1, 0, device), (1, 1, user), (1, 2, anonymous)]))
+    # A later event of the device, written after it was identified as u1.
+    store.write(WriteBatch(events=[(1, 3, device)], persons={3: "u1"}))
+    assert persons_by_raw_id(store) == {
+        "$device:d1": {id_key("$device:d1"), id_key("u1")},
+        "u1": {id_key("u1")},
+        "": {0},
+    }
+
+    store.write(WriteBatch(overrides=[(1, "$device:d1", "u1")]))
+    assert persons_by_raw_id(store)["$device:d1"] == {id_key("u1")}
+
+    assert store.compact_person_overrides() == 1
+    assert store.fetch("count", "SELECT count(*) FROM person_overrides") == [(0,)]
+    assert persons_by_raw_id(store)["$device:d1"] == {id_key("u1")}
+    store.close()
+
+
+def test_the_last_override_of_an_id_in_a_batch_wins(tmp_path: Path) -> None:
+    store = DuckDBEventStore(tmp_path / "kindred.duckdb")
+    store.write(WriteBatch(events=[(1, 0, EventRecord("Viewed", "d", T0, "", {}))]))
+    store.write(WriteBatch(overrides=[(1, "d", "u1"), (1, "d", "u2"), (2, "d", "u3")]))
+
+    assert persons_by_raw_id(store) == {"d": {id_key("u2")}}
+    store.close()
+
+
+def test_keys_are_stable_and_the_empty_id_is_zero() -> None:
+    # Stored keys outlive processes and versions: these values must never change.
+    assert id_key("") == 0
+    assert id_key("u1") == id_key("u1") != id_key("u2")
+    assert id_key("u1") == -3068554161859749486

@@ -80,6 +80,9 @@ class IdentityEngine:
         self._index: dict[str, int] = {}
         # id -> canonical id, only for ids whose canonical id is another id: resolve() is one get().
         self._canonical: dict[str, str] = {}
+        # Ids whose entry in _canonical was rewritten since take_renamed() last emptied it: a
+        # superset of the ids whose canonical id changed, which the store must re-point.
+        self._renamed: set[int] = set()
 
         # Clusters. Every id knows its cluster's root directly, and the members form a circular
         # list. The other cluster columns are read at the root only.
@@ -120,6 +123,15 @@ class IdentityEngine:
     def resolve(self, distinct_id: str) -> str:
         """The canonical id of `distinct_id`; an id no input named resolves to itself."""
         return self._canonical.get(distinct_id, distinct_id)
+
+    def take_renamed(self) -> list[str]:
+        """The ids whose canonical id may have changed since the last call; empties the list.
+
+        The pipeline re-points the events it already stored under these ids at their new person.
+        """
+        renamed = [self._ids[x] for x in self._renamed]
+        self._renamed.clear()
+        return renamed
 
     def members(self, distinct_id: str) -> frozenset[str]:
         """Every id of the cluster that `distinct_id` belongs to, itself included."""
@@ -340,10 +352,12 @@ class IdentityEngine:
     def _move_members(self, small: int, big: int, name: str | None) -> None:
         """Move the members of cluster `small` into `big`, renaming them to `name` if given."""
         croot, cnext, ids, canonical = self._croot, self._cnext, self._ids, self._canonical
+        renamed = self._renamed
         m = small
         while True:
             croot[m] = big
             if name is not None:
+                renamed.add(m)
                 member = ids[m]
                 if member == name:
                     canonical.pop(member, None)
@@ -357,8 +371,9 @@ class IdentityEngine:
         self._cidentified[big] += self._cidentified[small]
 
     def _rename_members(self, root: int, name: str) -> None:
-        ids, canonical = self._ids, self._canonical
+        ids, canonical, renamed = self._ids, self._canonical, self._renamed
         for m in self._cluster_members(root):
+            renamed.add(m)
             member = ids[m]
             if member == name:
                 canonical.pop(member, None)
@@ -440,6 +455,7 @@ class IdentityEngine:
         self._cnewest_seq[x] = MIN_KEY
         self._flags[x] = 0
         self._canonical.pop(self._ids[x], None)
+        self._renamed.add(x)
 
     def _sorted(self, rows: list[int]) -> list[int]:
         in_time, in_seq = self._in_time, self._in_seq

@@ -70,16 +70,27 @@ class WriteBatch:
     """Everything one pipeline flush writes, in one transaction.
 
     `events` carry the seq the pipeline gave them; an identity input has the seq of its event.
+    `persons` maps the seq of an event to its canonical id when that is not its raw id; the store
+    keeps it with the event, for reports. `overrides` re-point the events already stored under a
+    raw id at a new canonical id: (project, raw id, canonical id), after a merge or an unmerge.
     A profile whose properties are None is deleted.
     """
 
     events: list[tuple[int, int, EventRecord]] = field(default_factory=list)
+    persons: dict[int, str] = field(default_factory=dict)
+    overrides: list[tuple[int, str, str]] = field(default_factory=list)
     identity: list[tuple[int, IdentityEntry]] = field(default_factory=list)
     profiles: list[tuple[int, str, dict[str, Any] | None, int]] = field(default_factory=list)
     groups: list[tuple[int, str, str, dict[str, Any] | None, int]] = field(default_factory=list)
 
     def __len__(self) -> int:
-        return len(self.events) + len(self.identity) + len(self.profiles) + len(self.groups)
+        return (
+            len(self.events)
+            + len(self.identity)
+            + len(self.profiles)
+            + len(self.groups)
+            + len(self.overrides)
+        )
 
 
 class MetadataStore(Protocol):
@@ -123,6 +134,10 @@ class EventStore(Protocol):
     """
 
     def write(self, batch: WriteBatch) -> None: ...
+
+    def compact_person_overrides(self) -> int:
+        """Fold the person overrides into the stored events; return how many there were."""
+        ...
 
     def max_seq(self) -> int:
         """The highest seq of any event or identity entry stored, or -1 when empty."""

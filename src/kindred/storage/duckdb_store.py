@@ -30,12 +30,13 @@ from kindred.ingest.model import EventRecord
 from kindred.storage.base import IdentityEntry, StoredEvent, StoredProfile, WriteBatch
 from kindred.storage.encoding import encode_properties
 from kindred.storage.errors import PermanentStorageError, TransientStorageError
+from kindred.storage.keys import id_key
 
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 FETCH_ROWS = 2048
 # DuckDB folds its write-ahead log into the file once the log passes this size, inside the COMMIT
 # that crossed it. Each fold rewrites the table's last, partly filled row group (122,880 rows), so
@@ -45,8 +46,11 @@ FETCH_ROWS = 2048
 CHECKPOINT_THRESHOLD_MB = 128
 
 # Properties are JSON text (VARCHAR): cheaper to insert than DuckDB's JSON type, and its JSON
-# functions read either. An identity row with `withdrawn_seq` set is a Withdrawal arriving at `seq`;
-# its other columns describe the input it withdraws.
+# functions read either. `id_key` and `person_key` are the keys (kindred.storage.keys) of the raw
+# id and of the canonical id when the event was written; `person_overrides` re-points the raw ids
+# whose canonical id changed since, until `compact_person_overrides()` folds it into the events.
+# An identity row with `withdrawn_seq` set is a Withdrawal arriving at `seq`; its other columns
+# describe the input it withdraws.
 SCHEMA = [
     "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)",
     """CREATE TABLE IF NOT EXISTS events (
@@ -56,7 +60,15 @@ SCHEMA = [
         distinct_id VARCHAR NOT NULL,
         time_ms BIGINT NOT NULL,
         insert_id VARCHAR NOT NULL,
-        properties VARCHAR NOT NULL
+        properties VARCHAR NOT NULL,
+        id_key BIGINT NOT NULL,
+        person_key BIGINT NOT NULL
+    )""",
+    """CREATE TABLE IF NOT EXISTS person_overrides (
+        project_id INTEGER NOT NULL,
+        id_key BIGINT NOT NULL,
+        person_key BIGINT NOT NULL,
+        PRIMARY KEY (project_id, id_key)
     )""",
     """CREATE TABLE IF NOT EXISTS identity_log (
         project_id INTEGER NOT NULL,
@@ -90,10 +102,13 @@ SCHEMA = [
     )""",
 ]
 
-EVENT_FIELDS = '[{"p": "INTEGER", "s": "BIGINT", "e": "VARCHAR", "d": "VARCHAR", "t": "BIGINT", "i": "VARCHAR"}]'
+EVENT_FIELDS = (
+    '[{"p": "INTEGER", "s": "BIGINT", "e": "VARCHAR", "d": "VARCHAR", "t": "BIGINT", "i": "VARCHAR",'
+    ' "k": "BIGINT", "q": "BIGINT"}]'
+)
 INSERT_EVENTS = f"""
     INSERT INTO events
-    SELECT r.p, r.s, r.e, r.d, r.t, r.i, properties
+    SELECT r.p, r.s, r.e, r.d, r.t, r.i, properties, r.k, r.q
     FROM (SELECT unnest(from_json($1, '{EVENT_FIELDS}')) AS r, unnest($2::VARCHAR[]) AS properties)
 """
 IDENTITY_TYPES = (
@@ -106,6 +121,7 @@ IDENTITY_TYPES = (
     "VARCHAR",
     "BIGINT",
 )
+OVERRIDE_TYPES = ("INTEGER", "BIGINT", "BIGINT")
 PROFILE_TYPES = ("INTEGER", "VARCHAR", "VARCHAR", "BIGINT")
 GROUP_TYPES = ("INTEGER", "VARCHAR", "VARCHAR", "VARCHAR", "BIGINT")
 DELETE_PROFILES = """
@@ -183,6 +199,14 @@ class DuckDBEventStore:
         version = None if row is None else row[0]
         if version is None:
             self._db.execute("INSERT INTO schema_version VALUES (?)", [SCHEMA_VERSION])
+        elif version < SCHEMA_VERSION:
+            self._db.execute("ROLLBACK")
+            raise PermanentStorageError(
+                f"{self._path} has schema version {version}, written by a development version of "
+                f"kindred before person keys; this kindred reads version {SCHEMA_VERSION}. Export "
+                "its events with that version (`GET /api/2.0/export`) and `kindred import` them "
+                "into a new data dir"
+            )
         elif version > SCHEMA_VERSION:
             self._db.execute("ROLLBACK")
             raise PermanentStorageError(
@@ -223,6 +247,34 @@ class DuckDBEventStore:
             except BaseException:
                 _rollback(cursor)
                 raise
+
+    def compact_person_overrides(self) -> int:
+        """Fold the overrides into the events' person keys and empty the table; return how many.
+
+        Called by the writer, like `write()`: an override written between the two statements
+        would otherwise be deleted unapplied.
+        """
+        fold = """
+            UPDATE events SET person_key = o.person_key FROM person_overrides AS o
+            WHERE events.project_id = o.project_id AND events.id_key = o.id_key
+                AND events.person_key <> o.person_key
+        """
+        with self._write_lock, self._cursor("fold person overrides into events") as cursor:
+            cursor.execute("BEGIN")
+            try:
+                row = cursor.execute("SELECT count(*) FROM person_overrides").fetchone()
+                cursor.execute(fold)
+                cursor.execute("DELETE FROM person_overrides")
+                cursor.execute("COMMIT")
+            except BaseException:
+                _rollback(cursor)
+                raise
+        return 0 if row is None else int(row[0])
+
+    def fetch(self, action: str, sql: str, parameters: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """Run one read-only query (a report's) and return its rows; `action` names it in errors."""
+        with self._cursor(action) as cursor:
+            return cursor.execute(sql, list(parameters)).fetchall()
 
     def max_seq(self) -> int:
         sql = """
@@ -359,7 +411,9 @@ def _write_statements(batch: WriteBatch) -> list[Statement]:
     """The statements that write `batch`, with every value encoded up front."""
     statements: list[Statement] = []
     if batch.events:
-        statements.append(_event_statement(batch.events))
+        statements.append(_event_statement(batch.events, batch.persons))
+    if batch.overrides:
+        statements.append(_override_statement(batch.overrides))
     if batch.identity:
         rows = [_identity_row(project_id, entry) for project_id, entry in batch.identity]
         statements.append(_insert("identity_log", IDENTITY_TYPES, rows))
@@ -376,15 +430,40 @@ def _write_statements(batch: WriteBatch) -> list[Statement]:
     return statements
 
 
-def _event_statement(events: list[tuple[int, int, EventRecord]]) -> Statement:
-    fields = [
-        {"p": p, "s": s, "e": r.event, "d": r.distinct_id, "t": r.time_ms, "i": r.insert_id}
-        for p, s, r in events
-    ]
+def _event_statement(
+    events: list[tuple[int, int, EventRecord]], persons: dict[int, str]
+) -> Statement:
+    key = _KeyMemo()
+    fields = []
+    for p, s, r in events:
+        k = key(r.distinct_id)
+        person = persons.get(s)
+        q = k if person is None else key(person)
+        fields.append(
+            {"p": p, "s": s, "e": r.event, "d": r.distinct_id, "t": r.time_ms, "i": r.insert_id,
+             "k": k, "q": q}
+        )  # fmt: skip
     properties = encode_properties(
         [record.properties for _, _, record in events], lambda i: f"event seq {events[i][1]}"
     )
     return INSERT_EVENTS, [orjson.dumps(fields).decode(), properties]
+
+
+def _override_statement(overrides: list[tuple[int, str, str]]) -> Statement:
+    key = _KeyMemo()
+    latest = {(p, key(raw)): key(person) for p, raw, person in overrides}  # the last one wins
+    rows = [(p, k, q) for (p, k), q in latest.items()]
+    return _insert("person_overrides", OVERRIDE_TYPES, rows, verb="INSERT OR REPLACE")
+
+
+class _KeyMemo(dict[str, int]):
+    """`id_key`, remembered for one batch: a batch names the same few ids many times."""
+
+    def __call__(self, distinct_id: str) -> int:
+        k = self.get(distinct_id)
+        if k is None:
+            k = self[distinct_id] = id_key(distinct_id)
+        return k
 
 
 def _identity_row(project_id: int, entry: IdentityEntry) -> tuple[Any, ...]:

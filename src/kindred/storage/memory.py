@@ -62,6 +62,9 @@ class MemoryEventStore:
         self._profiles: dict[tuple[int, str], _Profile] = {}
         self._groups: dict[tuple[int, str, str], _Profile] = {}
         self._max_seq = -1
+        # Reports run on DuckDB only, so this store keeps no person keys; it counts the overrides
+        # it was given, for the pipeline's compaction.
+        self._overrides: set[tuple[int, str]] = set()
 
     def write(self, batch: WriteBatch) -> None:
         events = batch.events
@@ -84,6 +87,14 @@ class MemoryEventStore:
             _apply_updates(self._groups, groups)
             seqs = [row.seq for row in rows] + [entry.seq for _, entry in batch.identity]
             self._max_seq = max([self._max_seq, *seqs])
+            self._overrides.update((p, raw) for p, raw, _ in batch.overrides)
+
+    def compact_person_overrides(self) -> int:
+        with self._lock:
+            self._check_open()
+            count = len(self._overrides)
+            self._overrides.clear()
+            return count
 
     def max_seq(self) -> int:
         with self._lock:
