@@ -1,0 +1,1 @@
+"""Reports: Mixpanel query semantics, compiled to SQL."""
