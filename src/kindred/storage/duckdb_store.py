@@ -90,6 +90,7 @@ SCHEMA = [
         distinct_id VARCHAR NOT NULL,
         properties VARCHAR NOT NULL,
         updated_ms BIGINT NOT NULL,
+        id_key BIGINT NOT NULL,
         PRIMARY KEY (project_id, distinct_id)
     )""",
     """CREATE TABLE IF NOT EXISTS group_profiles (
@@ -122,7 +123,7 @@ IDENTITY_TYPES = (
     "BIGINT",
 )
 OVERRIDE_TYPES = ("INTEGER", "BIGINT", "BIGINT")
-PROFILE_TYPES = ("INTEGER", "VARCHAR", "VARCHAR", "BIGINT")
+PROFILE_TYPES = ("INTEGER", "VARCHAR", "VARCHAR", "BIGINT", "BIGINT")
 GROUP_TYPES = ("INTEGER", "VARCHAR", "VARCHAR", "VARCHAR", "BIGINT")
 DELETE_PROFILES = """
     DELETE FROM profiles USING (SELECT unnest($1::INTEGER[]) AS p, unnest($2::VARCHAR[]) AS d) AS k
@@ -419,8 +420,14 @@ def _write_statements(batch: WriteBatch) -> list[Statement]:
         statements.append(_insert("identity_log", IDENTITY_TYPES, rows))
     if batch.profiles:
         latest = {(row[0], row[1]): row for row in batch.profiles}  # the last update of a key wins
+        # A profile carries the key of its id, so that reports join it to the person's events.
         statements += _upsert_and_delete(
-            "profiles", PROFILE_TYPES, DELETE_PROFILES, 2, latest.values()
+            "profiles",
+            PROFILE_TYPES,
+            DELETE_PROFILES,
+            2,
+            latest.values(),
+            lambda row: (id_key(row[1]),),
         )
     if batch.groups:
         latest_groups = {(row[0], row[1], row[2]): row for row in batch.groups}
@@ -480,10 +487,12 @@ def _upsert_and_delete(
     delete_sql: str,
     key_width: int,
     rows: Collection[tuple[Any, ...]],
+    extra_columns: Callable[[tuple[Any, ...]], tuple[Any, ...]] = lambda row: (),
 ) -> list[Statement]:
     """Replace the rows whose properties are a dict; delete those whose properties are None.
 
-    Each row is (*key, properties, updated_ms), and each key appears once.
+    Each row is (*key, properties, updated_ms), and each key appears once; a replaced row gets
+    `extra_columns(row)` after those.
     """
     statements: list[Statement] = []
     deleted = [row[:key_width] for row in rows if row[key_width] is None]
@@ -495,7 +504,7 @@ def _upsert_and_delete(
             [row[key_width] for row in kept], lambda i: f"{table} row {kept[i][:key_width]!r}"
         )
         replaced = [
-            (*row[:key_width], properties, row[-1])
+            (*row[:key_width], properties, row[-1], *extra_columns(row))
             for row, properties in zip(kept, encoded, strict=True)
         ]
         statements.append(_insert(table, types, replaced, verb="INSERT OR REPLACE"))
