@@ -17,7 +17,7 @@ import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import Enum
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from kindred.errors import ClientError
 from kindred.query.expr import Expr, references_user
@@ -34,6 +34,15 @@ EVENT_COLUMNS = Columns(
 # A report never reads more than this many days at once: beyond it a typo in a date, not a
 # question, is the likely cause, and the scan would take minutes.
 MAX_RANGE_DAYS = 3660
+
+
+@runtime_checkable
+class ReportStore(Protocol):
+    """What reports need of a store: one read-only query at a time (DuckDBEventStore has it)."""
+
+    def fetch(
+        self, action: str, sql: str, parameters: Sequence[Any] = ()
+    ) -> list[tuple[Any, ...]]: ...
 
 
 class Persons(Enum):

@@ -41,6 +41,16 @@ class ServiceAccount:
 
 
 @dataclass(frozen=True, slots=True)
+class SavedFunnel:
+    """A funnel saved for `/funnels?funnel_id=`: its steps and default window, as given."""
+
+    id: int
+    project_id: int
+    name: str
+    definition: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
 class StoredEvent:
     """An event as stored: its raw id, and the arrival sequence the pipeline gave it."""
 
@@ -121,6 +131,14 @@ class MetadataStore(Protocol):
     ) -> ServiceAccount: ...
 
     def service_account(self, username: str) -> ServiceAccount | None: ...
+
+    def save_funnel(self, project_id: int, name: str, definition: dict[str, Any]) -> SavedFunnel:
+        """Save a new funnel; ids are never reused."""
+        ...
+
+    def funnels(self, project_id: int) -> list[SavedFunnel]:
+        """The project's saved funnels, oldest first."""
+        ...
 
     def close(self) -> None: ...
 

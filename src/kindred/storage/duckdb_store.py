@@ -189,7 +189,14 @@ class DuckDBEventStore:
         self._is_closed = False
         with map_duckdb_errors("open the event database", self._path):
             threshold = f"{checkpoint_threshold_mb}MB"
-            self._db = duckdb.connect(self._path, config={"checkpoint_threshold": threshold})
+            config: dict[str, str | bool | int | float | list[str]] = {
+                "checkpoint_threshold": threshold,
+                # Funnels and retention chain ASOF joins. DuckDB turns an ASOF join whose input it
+                # estimates below 64 rows into a nested loop, and a join against the (usually
+                # empty) person overrides makes it estimate 1: a 2-second funnel took minutes.
+                "asof_loop_join_threshold": 0,
+            }
+            self._db = duckdb.connect(self._path, config=config)
             self._create_schema()
 
     def _create_schema(self) -> None:

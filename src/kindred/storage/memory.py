@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Collection, Iterator, Sequence
 from dataclasses import replace
-from typing import NamedTuple, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 import orjson
 
@@ -18,6 +18,7 @@ from kindred.identity.model import IdentityMode
 from kindred.storage.base import (
     IdentityEntry,
     Project,
+    SavedFunnel,
     ServiceAccount,
     StoredEvent,
     StoredProfile,
@@ -207,6 +208,7 @@ class MemoryMetadataStore:
         self._lock = threading.Lock()
         self._projects: dict[int, Project] = {}
         self._accounts: dict[str, ServiceAccount] = {}
+        self._funnels: list[SavedFunnel] = []
 
     def create_project(
         self, name: str, *, token: str, secret: str, identity_mode: IdentityMode
@@ -263,6 +265,20 @@ class MemoryMetadataStore:
     def service_account(self, username: str) -> ServiceAccount | None:
         with self._lock:
             return self._accounts.get(username)
+
+    def save_funnel(self, project_id: int, name: str, definition: dict[str, Any]) -> SavedFunnel:
+        with self._lock:
+            self._known(project_id)
+            funnel_id = len(self._funnels) + 1
+            funnel = SavedFunnel(
+                funnel_id, project_id, name, orjson.loads(orjson.dumps(definition))
+            )
+            self._funnels.append(funnel)
+        return funnel
+
+    def funnels(self, project_id: int) -> list[SavedFunnel]:
+        with self._lock:
+            return [funnel for funnel in self._funnels if funnel.project_id == project_id]
 
     def close(self) -> None:
         """Nothing to release; the data stays readable, as it would in a file."""

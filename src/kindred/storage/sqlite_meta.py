@@ -15,9 +15,12 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
+from typing import Any
+
+import orjson
 
 from kindred.identity.model import IdentityMode
-from kindred.storage.base import Project, ServiceAccount
+from kindred.storage.base import Project, SavedFunnel, ServiceAccount
 from kindred.storage.errors import (
     PermanentStorageError,
     ProjectExistsError,
@@ -47,6 +50,12 @@ CREATE TABLE IF NOT EXISTS service_accounts (
     username TEXT PRIMARY KEY,
     project_id INTEGER NOT NULL REFERENCES projects (id),
     secret TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS funnels (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    project_id INTEGER NOT NULL REFERENCES projects (id),
+    name TEXT NOT NULL,
+    definition TEXT NOT NULL
 );
 """
 
@@ -212,6 +221,25 @@ class SQLiteMetadataStore:
                 (username,),
             ).fetchone()
         return None if row is None else ServiceAccount(row[0], row[1], row[2])
+
+    def save_funnel(self, project_id: int, name: str, definition: dict[str, Any]) -> SavedFunnel:
+        text = orjson.dumps(definition).decode()
+        with self._lock, map_sqlite_errors("save a funnel", self._path), self._transaction():
+            if not self._select("WHERE id = ?", project_id):
+                raise UnknownProjectError(project_id)
+            cursor = self._db.execute(
+                "INSERT INTO funnels (project_id, name, definition) VALUES (?, ?, ?)",
+                (project_id, name, text),
+            )
+            funnel_id = cursor.lastrowid
+        assert funnel_id is not None
+        return SavedFunnel(funnel_id, project_id, name, definition)
+
+    def funnels(self, project_id: int) -> list[SavedFunnel]:
+        sql = "SELECT id, name, definition FROM funnels WHERE project_id = ? ORDER BY id"
+        with self._lock, map_sqlite_errors("list funnels", self._path):
+            rows = self._db.execute(sql, (project_id,)).fetchall()
+        return [SavedFunnel(row[0], project_id, row[1], orjson.loads(row[2])) for row in rows]
 
     def close(self) -> None:
         with self._lock, map_sqlite_errors("close the metadata database", self._path):
