@@ -4,6 +4,7 @@ KindredError
 ├── ConfigError            a setting is wrong; raised at start-up, names the variable
 ├── ClientError            the request is wrong; carries the HTTP status to answer with
 │   ├── AuthenticationError    401: missing or wrong credentials
+│   ├── NotFoundError          404: the request names something that does not exist
 │   └── PayloadTooLargeError   413: the request is over a size limit
 └── StorageError           (kindred.storage.errors) the database failed
 """
@@ -29,3 +30,9 @@ class AuthenticationError(ClientError):
     """Raised when a read or /import request lacks valid credentials."""
 
     status = 401
+
+
+class NotFoundError(ClientError):
+    """Raised when a request names a thing kindred does not have, such as an unknown $insert_id."""
+
+    status = 404

@@ -21,7 +21,15 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from kindred.identity import IdentityEngine, IdentityMode, Outcome, new_engine
+from kindred.errors import NotFoundError
+from kindred.identity import (
+    IdentityEngine,
+    IdentityInput,
+    IdentityMode,
+    Outcome,
+    Withdrawal,
+    new_engine,
+)
 from kindred.identity.events import (
     IdentityEventError,
     identity_input_from_event,
@@ -56,13 +64,35 @@ class Submission:
     profile_updates: list[ProfileUpdate] = field(default_factory=list)
     group_updates: list[GroupUpdate] = field(default_factory=list)
     via_import: bool = False
+    # The `$insert_id`s of identity inputs to withdraw (unmerges), applied before the events.
+    withdrawals: list[str] = field(default_factory=list)
     # Who waits for the answer: a coroutine (`waiter`, set by submit()) or a thread (`done`,
     # set by submit_nowait()).
     waiter: asyncio.Future[SubmissionResult] | None = None
     done: Future[SubmissionResult] | None = None
 
     def __len__(self) -> int:
-        return len(self.events) + len(self.profile_updates) + len(self.group_updates)
+        return (
+            len(self.events)
+            + len(self.profile_updates)
+            + len(self.group_updates)
+            + len(self.withdrawals)
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Unmerge:
+    """What withdrawing the identity inputs of one `$insert_id` did.
+
+    `withdrawn` is usually one input (more when an SDK sent the event twice); `reclassified` lists
+    the other inputs whose outcome changed; `canonical_ids` maps every id the withdrawn inputs
+    named to its canonical id afterwards.
+    """
+
+    insert_id: str
+    withdrawn: tuple[IdentityInput, ...]
+    reclassified: tuple[Outcome, ...]
+    canonical_ids: dict[str, str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +101,18 @@ class SubmissionResult:
 
     events_stored: int
     update_errors: tuple[tuple[int, str], ...] = ()
+    unmerges: tuple[Unmerge, ...] = ()
+
+
+class UnknownInsertIdError(NotFoundError):
+    """Raised when an unmerge names an `$insert_id` that no identity input still applies."""
+
+    def __init__(self, insert_id: str) -> None:
+        super().__init__(
+            f"no identity input with $insert_id {insert_id!r} (or it was withdrawn already); "
+            "`kindred identity show ID` lists the $insert_id of every input naming ID"
+        )
+        self.insert_id = insert_id
 
 
 class IdentityEngines:
@@ -230,6 +272,16 @@ class Pipeline:
         self._queue.put(submission)
         return await submission.waiter
 
+    async def withdraw(self, project: Project, insert_id: str) -> Unmerge:
+        """Withdraw the identity inputs of an event, as if it had never arrived (an unmerge).
+
+        The writer re-points the stored events of every id whose person changes, in the same
+        transaction. UnknownInsertIdError if no input with `insert_id` is still in effect.
+        """
+        result = await self.submit(Submission(project, withdrawals=[insert_id]))
+        (unmerge,) = result.unmerges
+        return unmerge
+
     def submit_nowait(self, submission: Submission) -> Future[SubmissionResult]:
         """Queue a submission from a thread that is not the event loop; wait on the future."""
         submission.done = Future()
@@ -289,7 +341,7 @@ class Pipeline:
     def _flush(self, batch: list[Submission]) -> None:
         started = time.perf_counter()
         write = WriteBatch()
-        results: list[SubmissionResult] = []
+        results: list[Answer] = []
         refusals: Counter[str] = Counter()
         first_seq = self._next_seq
         try:
@@ -355,9 +407,13 @@ class Pipeline:
         write: WriteBatch,
         updates: _ProfileUpdater,
         refusals: Counter[str],
-    ) -> SubmissionResult:
+    ) -> Answer:
         project = submission.project
         engine = self.engines.get(project)
+        unmerges = self._withdraw_all(engine, submission, write)
+        if isinstance(unmerges, UnknownInsertIdError):
+            return unmerges
+
         for record in submission.events:
             seq = self._next_seq
             self._next_seq += 1
@@ -376,7 +432,48 @@ class Pipeline:
             message = updates.apply_group(project, group_update)
             if message is not None:
                 errors.append((index, message))
-        return SubmissionResult(len(submission.events), tuple(errors))
+        return SubmissionResult(len(submission.events), tuple(errors), unmerges)
+
+    def _withdraw_all(
+        self, engine: IdentityEngine, submission: Submission, write: WriteBatch
+    ) -> tuple[Unmerge, ...] | UnknownInsertIdError:
+        """Withdraw the inputs of every insert id the submission names, or of none if one is
+        unknown: the submission is then refused as a whole, before it changed anything."""
+        withdrawals = submission.withdrawals
+        targets = [engine.inputs_with_insert_id(insert_id) for insert_id in withdrawals]
+        for insert_id, found in zip(withdrawals, targets, strict=True):
+            if not found:
+                return UnknownInsertIdError(insert_id)
+        return tuple(
+            self._withdraw(engine, submission.project, insert_id, found, write)
+            for insert_id, found in zip(withdrawals, targets, strict=True)
+        )
+
+    def _withdraw(
+        self,
+        engine: IdentityEngine,
+        project: Project,
+        insert_id: str,
+        targets: tuple[IdentityInput, ...],
+        write: WriteBatch,
+    ) -> Unmerge:
+        """Withdraw `targets`, each at a seq of its own; `_add_overrides` re-points the events."""
+        reclassified: list[Outcome] = []
+        for target in targets:
+            seq = self._next_seq
+            self._next_seq += 1
+            reclassified.extend(engine.withdraw(target, seq=seq))
+            write.identity.append((project.id, Withdrawal(target, seq)))
+
+        named = dict.fromkeys(i for target in targets for i in target.ids)
+        canonical_ids = {i: engine.resolve(i) for i in named}
+        logger.info(
+            "withdrew %d identity inputs with $insert_id %r in project %d",
+            len(targets),
+            insert_id,
+            project.id,
+        )
+        return Unmerge(insert_id, targets, tuple(reclassified), canonical_ids)
 
     def _apply_identity(
         self,

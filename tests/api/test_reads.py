@@ -123,18 +123,6 @@ def test_export_answers_400_without_dates(http: httpx.Client, project: Project) 
     assert "from_date" in response.json()["error"]
 
 
-@pytest.mark.parametrize("path", [EXPORT, ENGAGE_QUERY])
-def test_where_is_refused_with_400_rather_than_ignored(
-    http: httpx.Client, project: Project, path: str
-) -> None:
-    params = {"from_date": "2020-01-01", "to_date": "2020-01-02", "where": 'properties["a"]=="b"'}
-
-    response = http.get(path, params=params, auth=(project.secret, ""))
-
-    assert response.status_code == 400
-    assert "where is not supported yet" in response.json()["error"]
-
-
 # --- Who may read -------------------------------------------------------------------------------
 
 

@@ -11,6 +11,11 @@ from hypothesis import given, settings, strategies as st
 from kindred.query.buckets import Unit, bucket_sql, bucket_start, buckets, label
 
 
+def select(expression: str) -> int:
+    ((value,),) = duckdb.connect().execute(f"SELECT {expression}").fetchall()
+    return int(value)
+
+
 def ms(text: str) -> int:
     return int(dt.datetime.fromisoformat(text).replace(tzinfo=dt.UTC).timestamp() * 1000)
 
@@ -30,7 +35,7 @@ def ms(text: str) -> int:
 def test_a_time_falls_in_the_bucket_mixpanel_labels(
     unit: Unit, when: str, start: str, text: str
 ) -> None:
-    ((found,),) = duckdb.sql(f"SELECT {bucket_sql(unit, str(ms(when)))}").fetchall()
+    found = select(bucket_sql(unit, str(ms(when))))
 
     assert found == ms(start)
     assert label(unit, found) == text
@@ -42,7 +47,7 @@ def test_a_time_falls_in_the_bucket_mixpanel_labels(
     when=st.integers(ms("1971-01-01T00:00"), ms("2100-01-01T00:00")),
 )
 def test_sql_and_python_buckets_agree(unit: Unit, when: int) -> None:
-    ((in_sql,),) = duckdb.sql(f"SELECT {bucket_sql(unit, str(when))}").fetchall()
+    in_sql = select(bucket_sql(unit, str(when)))
     in_python = bucket_start(unit, dt.datetime.fromtimestamp(when / 1000, dt.UTC))
 
     assert in_sql == int(in_python.timestamp() * 1000)

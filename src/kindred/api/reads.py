@@ -3,6 +3,11 @@
 Both report only canonical ids: an event's `distinct_id` is resolved at read time (Original and
 Simplified; Legacy resolved at ingestion), and a profile is listed under its person's canonical id
 when it is that person's visible profile.
+
+`where` (Mixpanel's segmentation expressions, kindred.query.expr) is compiled to SQL. On the export
+it reads the stored event: its properties, `event["$time"]`, its name and its raw distinct id (the
+stored id, not the canonical one the export prints). On the engage query, `properties[...]` and
+`user[...]` both read the profile's properties.
 """
 
 from __future__ import annotations
@@ -10,16 +15,18 @@ from __future__ import annotations
 import datetime as dt
 import secrets
 from collections.abc import Iterator, Mapping
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 from urllib.parse import parse_qsl
 
 import orjson
-from starlette.concurrency import iterate_in_threadpool
+from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from kindred.api.auth import authenticate_reader
+from kindred.api.params import QueryParams
+from kindred.api.reports import reports_store
 from kindred.api.services import Services, services_of
 from kindred.api.wire import json_response
 from kindred.errors import AuthenticationError, ClientError
@@ -30,6 +37,9 @@ from kindred.identity.events import (
     may_carry_identity,
 )
 from kindred.identity.profiles import visible_profile
+from kindred.query.events import filtered_events, matching_profiles
+from kindred.query.expr import Expr, ExpressionError
+from kindred.query.source import EventQuery
 from kindred.storage.base import Project, StoredEvent, StoredProfile
 
 DAY_MS = 86_400_000
@@ -43,26 +53,33 @@ async def export(request: Request) -> Response:
     params = await _params(request)
     try:
         project = authenticate_reader(request, services.meta, params)
-        _refuse_where(params)
         from_ms = _date_ms(params, "from_date")
         to_ms = _date_ms(params, "to_date") + DAY_MS
         names = _json_list(params, "event")
         limit = _int_param(params, "limit", default=None, maximum=MAX_EXPORT_LIMIT)
+        query = EventQuery(
+            project.id,
+            from_ms,
+            to_ms,
+            names=tuple(names) or None,
+            where=_where(params),
+            with_anonymous=True,
+            dedupe=_flag(params, "dedupe"),
+        )
+        events = _events_to_export(services, query, limit)
     except ClientError as exc:
         return _error(exc)
 
     engines = services.pipeline.engines
     engine = engines.get(project)
-    events = services.store.events(
-        project.id, from_ms=from_ms, to_ms=to_ms, names=names or None, limit=limit
-    )
     lines = _export_lines(
         project,
         engine,
         engines.lock,
         events,
         in_ms=_flag(params, "time_in_ms"),
-        dedupe=_flag(params, "dedupe"),
+        # With `where`, SQL has deduplicated already, before `where` read the properties.
+        dedupe=query.dedupe and query.where is None,
     )
     return StreamingResponse(iterate_in_threadpool(_chunked(lines)), media_type="text/plain")
 
@@ -72,7 +89,6 @@ async def engage_query(request: Request) -> Response:
     params = await _params(request)
     try:
         project = authenticate_reader(request, services.meta, params)
-        _refuse_where(params)
         page = _int_param(params, "page", default=0, maximum=None) or 0
         page_size = _int_param(
             params, "page_size", default=ENGAGE_PAGE_SIZE, maximum=ENGAGE_PAGE_SIZE
@@ -83,6 +99,7 @@ async def engage_query(request: Request) -> Response:
         if params.get("distinct_id"):
             wanted.append(params["distinct_id"])
         output = _json_list(params, "output_properties")
+        matching = await _matching_where(services, project, params)
     except ClientError as exc:
         return _error(exc)
 
@@ -96,6 +113,8 @@ async def engage_query(request: Request) -> Response:
         stored = {p.distinct_id: p for p in services.store.all_profiles(project.id)}
         with engines.lock:
             people = _visible_profiles(stored, engine, wanted)
+    if matching is not None:
+        people = [(key, profile) for key, profile in people if profile.distinct_id in matching]
     page_size = page_size or ENGAGE_PAGE_SIZE
     chosen = people[page * page_size : (page + 1) * page_size]
     results = [
@@ -176,6 +195,22 @@ def _add_identity_outcome(
     properties["$failure_description"] = outcome.description
 
 
+def _events_to_export(
+    services: Services, query: EventQuery, limit: int | None
+) -> Iterator[StoredEvent]:
+    """Every copy of the events `query` names, oldest first; with `where`, filtered in SQL."""
+    if query.where is None:
+        return services.store.events(
+            query.project_id,
+            from_ms=query.from_ms,
+            to_ms=query.to_ms,
+            names=query.names,
+            limit=limit,
+        )
+    with _naming_where():
+        return filtered_events(reports_store(services), query, limit=limit)
+
+
 def _chunked(lines: Iterator[bytes], size: int = EXPORT_CHUNK_LINES) -> Iterator[bytes]:
     """Lines joined in chunks: each chunk is one hop to the thread pool, not each line."""
     chunk: list[bytes] = []
@@ -221,6 +256,22 @@ def _visible_profiles(
         # Only canonical ids find a person (SPEC.md §5 and edge case 81).
         return [(c, people[c]) for c in dict.fromkeys(wanted) if c in people]
     return sorted(people.items())
+
+
+async def _matching_where(
+    services: Services, project: Project, params: Mapping[str, str]
+) -> set[str] | None:
+    """The ids of the profiles `where` keeps (of the group key `data_group_id` names, if any),
+    hidden ones included; None without `where`."""
+    where = _where(params)
+    if where is None:
+        return None
+    group_key = params.get("data_group_id") or None
+    store = reports_store(services)
+    with _naming_where():
+        return await run_in_threadpool(
+            matching_profiles, store, project.id, where, group_key=group_key
+        )
 
 
 def _group_profiles(
@@ -290,13 +341,18 @@ def _int_param(
     return number
 
 
-def _refuse_where(params: Mapping[str, str]) -> None:
-    # TODO(#4): filter with Mixpanel's expression language, which comes with the reports issue.
-    if params.get("where"):
-        raise ClientError(
-            "where is not supported yet; leave it out and filter the results, or use event= "
-            "(export) and distinct_ids= (engage)"
-        )
+def _where(params: Mapping[str, str]) -> Expr | None:
+    """The `where` expression; a 400 naming the position where it is wrong."""
+    return QueryParams(params).expression("where")
+
+
+@contextmanager
+def _naming_where() -> Iterator[None]:
+    """Name the parameter in an error found compiling `where`, as its parse errors do."""
+    try:
+        yield
+    except ExpressionError as exc:
+        raise ClientError(f"where: {exc}") from None
 
 
 def _flag(params: Mapping[str, str], name: str) -> bool:

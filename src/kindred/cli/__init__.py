@@ -5,8 +5,11 @@ from __future__ import annotations
 import click
 
 from kindred import __version__
+from kindred.cli.export import export
+from kindred.cli.identity import identity
 from kindred.cli.import_events import import_events
 from kindred.cli.projects import project, service_account
+from kindred.cli.reports import funnel, retention
 from kindred.cli.serve import serve
 from kindred.identity import IdentityMode
 
@@ -34,3 +37,7 @@ main.add_command(serve)
 main.add_command(project)
 main.add_command(service_account)
 main.add_command(import_events)
+main.add_command(export)
+main.add_command(identity)
+main.add_command(funnel)
+main.add_command(retention)

@@ -17,9 +17,11 @@ calls. `resolve()` is a single dict lookup.
 
 from __future__ import annotations
 
+import heapq
 import sys
 from array import array
-from collections import deque
+from bisect import bisect_left
+from collections import Counter, deque
 from collections.abc import Iterator
 from itertools import accumulate
 from typing import Any, ClassVar
@@ -44,6 +46,8 @@ from kindred.identity.model import (
 # Input status, one byte per input: 0 is applied, 1..6 are the refusals of REFUSAL_CODES.
 APPLIED = 0
 WITHDRAWN = 255
+# The `code` of a withdrawn input's Outcome.
+WITHDRAWN_CODE = "withdrawn"
 
 # Per-id flags, one byte per id.
 USED_AS_IDENTIFIED = 1
@@ -149,14 +153,40 @@ class IdentityEngine:
                 anchors[first] = Anchor(first, outcome.input)
         return tuple(anchors.values())
 
-    def inputs(self, distinct_id: str) -> tuple[Outcome, ...]:
-        """Every input, applied or refused, that names an id of this cluster, oldest first."""
+    def inputs(self, distinct_id: str, *, include_withdrawn: bool = False) -> tuple[Outcome, ...]:
+        """Every input, applied or refused, that names an id of this cluster, oldest first.
+
+        With `include_withdrawn`, the withdrawn ones too, their code being `WITHDRAWN_CODE`.
+        """
         x = self._index.get(distinct_id)
         if x is None:
             return ()
         rows = {i for m in self._cluster_members(x) for i in self._inputs_naming(m)}
-        live = [i for i in rows if self._in_status[i] != WITHDRAWN]
-        return tuple(self._outcome_at(i) for i in self._sorted(live))
+        if not include_withdrawn:
+            rows = {i for i in rows if self._in_status[i] != WITHDRAWN}
+        return tuple(self._outcome_at(i) for i in self._sorted(list(rows)))
+
+    def inputs_with_insert_id(self, insert_id: str) -> tuple[IdentityInput, ...]:
+        """The inputs not withdrawn whose event carried `insert_id`, in arrival order.
+
+        Usually one; more when an SDK retried the event. A scan of the packed insert ids, which
+        finds a match with bytes.find() and keeps it only if it spans a whole row.
+        """
+        if not insert_id:
+            return ()
+        needle = insert_id.encode()
+        ends, n = self._insert_id_ends, self._input_count
+        found = []
+        start = self._insert_ids.find(needle)
+        while start != -1:
+            end = start + len(needle)
+            # The first row ending at `end` is the one whose insert id ends there; rows without
+            # an insert id after it end there too, but start there as well.
+            i = bisect_left(ends, end, 0, n)
+            if i < n and ends[i] == end and (ends[i - 1] if i else 0) == start:
+                found.append(i)
+            start = self._insert_ids.find(needle, start + 1)
+        return tuple(self._input_at(i) for i in found if self._in_status[i] != WITHDRAWN)
 
     def outcome(self, target: IdentityInput) -> Outcome:
         """The current outcome of an input the engine has seen; KeyError if it has not."""
@@ -165,6 +195,17 @@ class IdentityEngine:
     def refused(self) -> list[Outcome]:
         """Every input refused in the current state, oldest first."""
         return [self._outcome_at(i) for i in self._sorted(list(self._refusals))]
+
+    def refusal_counts(self) -> Counter[str]:
+        """How many inputs are refused in the current state, by Mixpanel's code."""
+        return Counter(REFUSAL_CODES[self._in_status[i]] for i in self._refusals)
+
+    def largest_clusters(self, limit: int) -> list[tuple[str, int]]:
+        """(canonical id, number of ids) of the `limit` largest clusters of two ids or more."""
+        croot, csize, ids = self._croot, self._csize, self._ids
+        roots = (x for x in range(len(ids)) if croot[x] == x and csize[x] > 1)
+        largest = heapq.nlargest(limit, roots, key=csize.__getitem__)
+        return [(self.resolve(ids[x]), csize[x]) for x in largest]
 
     def explain(self, a: str, b: str) -> Explanation:
         """Which applied inputs link `a` and `b`, or why they are apart."""
@@ -538,7 +579,7 @@ class IdentityEngine:
         if code == APPLIED:
             return Outcome(inp, reclassified=reclassified)
         if code == WITHDRAWN:
-            return Outcome(inp, "withdrawn", "this input was withdrawn", reclassified)
+            return Outcome(inp, WITHDRAWN_CODE, "this input was withdrawn", reclassified)
         return Outcome(inp, REFUSAL_CODES[code], self._refusals[i], reclassified)
 
     def _locate(self, target: IdentityInput) -> int:

@@ -85,17 +85,26 @@ def sum_or_average(store: ReportStore, spec: Segmentation, *, average: bool) -> 
 
 
 def _counts(store: ReportStore, spec: Segmentation, segment: str) -> list[tuple[Any, ...]]:
-    """Rows of (segment, bucket start, events, people)."""
-    base, parameters = events_sql(
+    """Rows of (segment, bucket start, events, people), each counted only if the measure needs it."""
+    reads_properties = spec.on is not None or spec.events.where is not None
+    counts_people = spec.measure is not Measure.GENERAL
+    events = replace(
+        spec.events,
         # Counts of events include those sent without a user; counts of people cannot.
-        replace(spec.events, with_anonymous=spec.measure is Measure.GENERAL),
-        [f"{segment} AS segment", f"{bucket_sql(spec.unit, 'e.time_ms')} AS bucket", "e.person"],
-        with_user=spec.on is not None and references_user(spec.on),
+        with_anonymous=not counts_people,
+        # A duplicate changes no count of people, unless `on` or `where` reads its properties.
+        dedupe=spec.measure is not Measure.UNIQUE or reads_properties,
     )
-    sql = f"""
-        SELECT segment, bucket, count(*), count(DISTINCT person) FILTER (WHERE person <> 0)
-        FROM ({base}) GROUP BY ALL
-    """
+    with_user = spec.on is not None and references_user(spec.on)
+    columns = [f"{segment} AS segment", f"{bucket_sql(spec.unit, 'e.time_ms')} AS bucket"]
+    if counts_people or with_user:
+        columns.append("e.person")
+    base, parameters = events_sql(
+        events, columns, with_user=with_user, resolve=counts_people or with_user
+    )
+    event_count = "0" if spec.measure is Measure.UNIQUE else "count(*)"
+    people = "count(DISTINCT person)" if counts_people else "0"
+    sql = f"SELECT segment, bucket, {event_count}, {people} FROM ({base}) GROUP BY ALL"
     return store.fetch("compute a segmentation", sql, parameters)
 
 

@@ -73,18 +73,24 @@ class EventQuery:
 
 
 def events_sql(
-    query: EventQuery, columns: Sequence[str], *, with_user: bool = False
+    query: EventQuery, columns: Sequence[str], *, with_user: bool = False, resolve: bool = True
 ) -> tuple[str, list[Any]]:
     """A SELECT of `columns` from the events `query` names, and its parameters.
 
     Columns are SQL over `e`: the events table's columns plus `e.person`, the person key. With
     `with_user` (or a `where` that reads `user[...]`), `u.properties` is the person's profile.
+    Without `resolve`, `e.person` is left out and so is the join that finds it: for counts of
+    events, which need no person.
     """
-    if query.persons is Persons.STORED:
-        person = "e.person_key"
-    else:
-        person = "coalesce(o.person_key, e.person_key)"
     with_user = with_user or (query.where is not None and references_user(query.where))
+    if not resolve:
+        person = ""
+    elif query.persons is Persons.STORED:
+        person = ", e.person_key AS person"
+    else:
+        person = ", coalesce(o.person_key, e.person_key) AS person"
+    if with_user and not resolve:
+        raise ValueError("user properties need the person: resolve the events first")
     conditions = ["e.project_id = ?", "e.time_ms >= ?", "e.time_ms < ?"]
     parameters: list[Any] = [query.project_id, query.from_ms, query.to_ms]
     if query.names is not None:
@@ -94,13 +100,13 @@ def events_sql(
         conditions.append("e.id_key <> 0")
 
     joins = ""
-    if query.persons is Persons.CURRENT:
+    if query.persons is Persons.CURRENT and resolve:
         joins += (
             " LEFT JOIN person_overrides AS o"
             " ON o.project_id = e.project_id AND o.id_key = e.id_key"
         )
     filters = " AND ".join(conditions)
-    inner = f"SELECT e.*, {person} AS person FROM events AS e{joins} WHERE {filters}"
+    inner = f"SELECT e.*{person} FROM events AS e{joins} WHERE {filters}"
     if query.dedupe:
         inner += (
             " QUALIFY e.insert_id = '' OR row_number() OVER"
