@@ -393,3 +393,37 @@ def test_compounded_retention_and_frequency(http: httpx.Client, project: Project
         "2026-11-03": {"counts": [2, 0], "first": 2},
     }
     assert frequency["data"]["2026-11-02"][:3] == [1, 1, 0]  # U1 opened in 2 distinct hours
+
+
+def test_an_unmerge_takes_the_conversion_away_in_the_next_funnel(
+    http: httpx.Client, project: Project
+) -> None:
+    d1 = device()
+    link = identify("U1", d1, at(hours=4))
+    send(
+        http,
+        project,
+        ev("Viewed", d1, at(hours=1)),
+        ev("Added", d1, at(hours=2)),
+        ev("Bought", "U1", at(hours=3)),
+        link,
+    )
+    assert funnel_counts(http, project) == [1, 1, 1]
+
+    response = http.post(
+        "/api/kindred/identity/unmerge",
+        data={"insert_id": link["properties"]["$insert_id"]},
+        auth=(project.secret, ""),
+    )
+    assert response.status_code == 200, response.text
+
+    assert funnel_counts(http, project) == [1, 1, 0]
+
+
+def test_duplicates_of_a_step_do_not_count_a_person_twice(
+    http: httpx.Client, project: Project
+) -> None:
+    viewed = ev("Viewed", "U1", at(hours=1))
+    send(http, project, viewed, viewed, ev("Added", "U1", at(hours=2)))
+
+    assert funnel_counts(http, project) == [1, 1, 0]
