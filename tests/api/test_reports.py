@@ -427,3 +427,34 @@ def test_duplicates_of_a_step_do_not_count_a_person_twice(
     send(http, project, viewed, viewed, ev("Added", "U1", at(hours=2)))
 
     assert funnel_counts(http, project) == [1, 1, 0]
+
+
+def test_retention_breaks_cohorts_down_by_the_birth_events_segment(
+    http: httpx.Client, project: Project
+) -> None:
+    send(
+        http,
+        project,
+        ev("Signed up", "U1", at(hours=1), source="ads"),
+        ev("Signed up", "U2", at(hours=2), source="search"),
+        ev("Signed up", "U3", at(hours=3), source="ads"),
+        ev("Opened", "U1", at(days=1)),
+    )
+
+    answer = query(
+        http,
+        project,
+        "/retention",
+        born_event="Signed up",
+        on='properties["source"]',
+        from_date="2026-11-02",
+        to_date="2026-11-02",
+    )
+
+    assert answer == {
+        "2026-11-02": {
+            "$overall": {"counts": [3, 1], "first": 3},
+            "ads": {"counts": [2, 1], "first": 2},
+            "search": {"counts": [1, 0], "first": 1},
+        }
+    }

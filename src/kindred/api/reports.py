@@ -205,6 +205,8 @@ def retention_report(services: Services, project: Project, params: QueryParams) 
         interval=params.integer("interval", default=1, minimum=1, maximum=90),
         interval_count=params.integer("interval_count", default=1, minimum=0, maximum=366),
         unbounded=params.flag("unbounded_retention"),
+        on=params.expression("on"),
+        limit=params.integer("limit", default=255, minimum=1, maximum=MAX_LIMIT),
     )
     return retention(reports_store(services), spec)
 

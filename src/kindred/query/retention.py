@@ -19,9 +19,12 @@ from typing import Any
 
 from kindred.errors import ClientError
 from kindred.query.buckets import Unit, bucket_sql, buckets, label
-from kindred.query.expr import Expr
-from kindred.query.source import DAY_MS, EventQuery, ReportStore, events_sql
+from kindred.query.expr import Expr, references_user
+from kindred.query.source import DAY_MS, EVENT_COLUMNS, EventQuery, ReportStore, events_sql
+from kindred.query.sql_expr import compile_segment
 
+OVERALL = "$overall"
+UNDEFINED_SEGMENT = "undefined"
 UNIT_MS = {Unit.DAY: DAY_MS, Unit.WEEK: 7 * DAY_MS}
 # The frequency report's slots per bucket: hours of a day, days of a week or month.
 SLOTS = {(Unit.DAY, Unit.HOUR): 24, (Unit.WEEK, Unit.DAY): 7, (Unit.MONTH, Unit.DAY): 31}
@@ -45,10 +48,16 @@ class Retention:
     interval: int = 1
     interval_count: int = 1
     unbounded: bool = False
+    on: Expr | None = None
+    limit: int = 255
 
 
 def retention(store: ReportStore, spec: Retention) -> dict[str, Any]:
-    """Mixpanel's retention answer: `{date: {"counts": [n0, n1, ...], "first": cohort size}}`."""
+    """Mixpanel's retention answer: `{date: {"counts": [n0, n1, ...], "first": cohort size}}`.
+
+    With `on`, a person's segment is the value of `on` on the event that put them in the cohort,
+    and each date holds `{"$overall": {...}, segment: {...}}` for the top `limit` segments.
+    """
     if spec.kind is Kind.BIRTH and not spec.born_event:
         raise ClientError("born_event is required for birth retention; name the first event")
     periods = spec.interval_count + 1
@@ -60,14 +69,14 @@ def retention(store: ReportStore, spec: Retention) -> dict[str, Any]:
     sql = f"""
         WITH c AS ({cohorts}), r AS ({returns}),
         reach AS (
-            SELECT c.person, c.cohort, {period} AS period
+            SELECT c.person, c.cohort, c.segment, {period} AS period
             FROM c JOIN r ON r.person = c.person AND r.bucket >= c.cohort AND r.last_ms >= c.born_ms
             WHERE {index} < {periods}
-            GROUP BY c.person, c.cohort{"" if spec.unbounded else ", period"}
+            GROUP BY c.person, c.cohort, c.segment{"" if spec.unbounded else ", period"}
         )
-        SELECT cohort, NULL AS period, count(*) FROM c GROUP BY cohort
+        SELECT cohort, segment, NULL AS period, count(*) FROM c GROUP BY cohort, segment
         UNION ALL
-        SELECT cohort, period, count(*) FROM reach GROUP BY ALL
+        SELECT cohort, segment, period, count(*) FROM reach GROUP BY ALL
     """
     rows = store.fetch("compute retention", sql, [*parameters, *return_parameters])
     return _answer(spec, rows, periods)
@@ -120,20 +129,30 @@ def _cohorts_sql(spec: Retention) -> tuple[str, list[Any]]:
         dedupe=spec.born_where is not None,
     )
     bucket = bucket_sql(spec.unit, "e.time_ms")
+    with_user = spec.on is not None and references_user(spec.on)
+    segment = "NULL" if spec.on is None else compile_segment(spec.on, EVENT_COLUMNS)
+    first_segment = (
+        "NULL" if spec.on is None else f"coalesce(arg_min(segment, time_ms), '{UNDEFINED_SEGMENT}')"
+    )
+    columns = ["e.person", "e.time_ms", f"{segment} AS segment"]
     if spec.kind is Kind.COMPOUNDED:
-        base, parameters = events_sql(born, ["e.person", f"{bucket} AS cohort", "e.time_ms"])
-        return (
-            f"SELECT person, cohort, min(time_ms) AS born_ms FROM ({base}) GROUP BY ALL",
-            parameters,
-        )
+        base, parameters = events_sql(born, [*columns, f"{bucket} AS cohort"], with_user=with_user)
+        sql = f"""
+            SELECT person, cohort, min(time_ms) AS born_ms, {first_segment} AS segment
+            FROM ({base}) GROUP BY person, cohort
+        """
+        return sql, parameters
 
     # A birth is the first time ever: read the born event from the beginning, then keep the
     # people whose first one falls in the range.
-    base, parameters = events_sql(replace(born, from_ms=0), ["e.person", "e.time_ms"])
-    first = f"SELECT person, min(time_ms) AS born_ms FROM ({base}) GROUP BY person"
+    base, parameters = events_sql(replace(born, from_ms=0), columns, with_user=with_user)
+    first = f"""
+        SELECT person, min(time_ms) AS born_ms, {first_segment} AS segment
+        FROM ({base}) GROUP BY person
+    """
     cohort = bucket.replace("e.time_ms", "born_ms")
     sql = (
-        f"SELECT person, {cohort} AS cohort, born_ms FROM ({first})"
+        f"SELECT person, {cohort} AS cohort, born_ms, segment FROM ({first})"
         f" WHERE born_ms >= {spec.events.from_ms}"
     )
     return sql, parameters
@@ -164,23 +183,41 @@ def _period_index_sql(spec: Retention) -> str:
 
 
 def _answer(spec: Retention, rows: list[tuple[Any, ...]], periods: int) -> dict[str, Any]:
-    first: dict[int, int] = {}
-    counts: dict[int, list[int]] = {}
-    for cohort, period, count in rows:
+    first: dict[tuple[int, str | None], int] = {}
+    counts: dict[tuple[int, str | None], list[int]] = {}
+    for cohort, segment, period, count in rows:
         if period is None:
-            first[cohort] = int(count)
+            first[(cohort, segment)] = int(count)
         else:
-            counts.setdefault(cohort, [0] * periods)[period] = int(count)
+            counts.setdefault((cohort, segment), [0] * periods)[period] = int(count)
     if spec.unbounded:
         # Each person was counted at their furthest period: add up from the far end.
         for row in counts.values():
             for i in range(periods - 2, -1, -1):
                 row[i] += row[i + 1]
 
-    answer = {}
-    for start in buckets(spec.unit, spec.events.from_ms, spec.events.to_ms):
-        answer[label(spec.unit, start)] = {
-            "counts": counts.get(start, [0] * periods),
-            "first": first.get(start, 0),
+    def cell(cohort: int, segments: list[str | None]) -> dict[str, Any]:
+        return {
+            "counts": [
+                sum(values)
+                for values in zip(
+                    *(counts.get((cohort, s), [0] * periods) for s in segments), strict=True
+                )
+            ],
+            "first": sum(first.get((cohort, s), 0) for s in segments),
         }
+
+    starts = buckets(spec.unit, spec.events.from_ms, spec.events.to_ms)
+    if spec.on is None:
+        return {label(spec.unit, start): cell(start, [None]) for start in starts}
+
+    totals: dict[str, int] = {}
+    for (_, segment), size in first.items():
+        totals[str(segment)] = totals.get(str(segment), 0) + size
+    every = sorted(totals, key=lambda s: (-totals[s], s))
+    answer = {}
+    for start in starts:
+        by_segment: dict[str, Any] = {OVERALL: cell(start, list(every))}
+        by_segment.update((segment, cell(start, [segment])) for segment in every[: spec.limit])
+        answer[label(spec.unit, start)] = by_segment
     return answer
