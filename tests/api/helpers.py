@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import time
 import uuid
 from typing import Any
@@ -15,6 +16,9 @@ from kindred.storage.base import Project
 JSON = {"content-type": "application/json"}
 VERBOSE_OK = {"status": 1, "error": None}
 DAY_S = 86_400
+HOUR_S = 3600
+# Reports' fixed datasets start here: a Monday, in the past, so that /import takes them.
+MONDAY = dt.datetime(2026, 11, 2, tzinfo=dt.UTC)
 
 
 def now_s() -> int:
@@ -91,3 +95,27 @@ def by_name(events: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     found = {e["event"]: e["properties"] for e in events}
     assert len(found) == len(events), [e["event"] for e in events]
     return found
+
+
+def at(days: float = 0, hours: float = 0, seconds: float = 0) -> int:
+    """Epoch seconds, counted from MONDAY."""
+    return int(MONDAY.timestamp() + days * DAY_S + hours * HOUR_S + seconds)
+
+
+def dated(name: str, distinct_id: str, time_s: int, **properties: Any) -> dict[str, Any]:
+    """An importable event at `time_s` (epoch seconds), with an `$insert_id` of its own."""
+    defaults = {"distinct_id": distinct_id, "time": time_s, "$insert_id": new_insert_id()}
+    return {"event": name, "properties": {**defaults, **properties}}
+
+
+def send_dated(http: httpx.Client, project: Project, *events: dict[str, Any]) -> None:
+    """`/import?strict=1` the events, every one of which must be accepted."""
+    response = import_events(http, project, list(events), strict=1)
+    assert response.status_code == 200, response.text
+
+
+def query_api(http: httpx.Client, project: Project, path: str, **params: Any) -> Any:
+    """GET `/api/query<path>` with the project's secret; the answer must be a 200."""
+    response = http.get(f"/api/query{path}", params=params, auth=(project.secret, ""))
+    assert response.status_code == 200, response.text
+    return response.json()

@@ -16,35 +16,11 @@ import pytest
 
 from kindred.identity import IdentityMode
 from kindred.storage.base import Project
-from tests.api.helpers import import_events, new_insert_id
+from tests.api.helpers import DAY_S, at, dated, query_api, send_dated
 from tests.conftest import LiveServer
 
-MONDAY = dt.datetime(2026, 11, 2, tzinfo=dt.UTC)  # in the past
-DAY_S = 86_400
-HOUR_S = 3600
 DAYS = ["2026-11-02", "2026-11-03"]
 TWO_DAYS = {"from_date": DAYS[0], "to_date": DAYS[1]}
-
-
-def at(days: float = 0, hours: float = 0) -> int:
-    """Epoch seconds, counted from MONDAY."""
-    return int(MONDAY.timestamp() + days * DAY_S + hours * HOUR_S)
-
-
-def ev(name: str, distinct_id: str, time_s: int, **properties: Any) -> dict[str, Any]:
-    defaults = {"distinct_id": distinct_id, "time": time_s, "$insert_id": new_insert_id()}
-    return {"event": name, "properties": {**defaults, **properties}}
-
-
-def send(http: httpx.Client, project: Project, *events: dict[str, Any]) -> None:
-    response = import_events(http, project, list(events), strict=1)
-    assert response.status_code == 200, response.text
-
-
-def get(http: httpx.Client, project: Project, path: str, **params: Any) -> Any:
-    response = http.get(f"/api/query{path}", params=params, auth=(project.secret, ""))
-    assert response.status_code == 200, response.text
-    return response.json()
 
 
 @pytest.fixture
@@ -57,18 +33,18 @@ def people(http: httpx.Client, project: Project) -> str:
     """Two days of events: a device identified as u1, u2, an event without a user, and one event
     sent twice. Returns the device id."""
     device = str(uuid.uuid4())
-    twice = ev("Viewed", "u1", at(hours=12), plan="pro", n=5)
-    send(
+    twice = dated("Viewed", "u1", at(hours=12), plan="pro", n=5)
+    send_dated(
         http,
         project,
-        ev("Viewed", device, at(hours=10), plan="free"),
-        ev("$identify", "u1", at(hours=11), **{"$identified_id": "u1", "$anon_id": device}),
+        dated("Viewed", device, at(hours=10), plan="free"),
+        dated("$identify", "u1", at(hours=11), **{"$identified_id": "u1", "$anon_id": device}),
         twice,
         twice,
-        ev("Viewed", "u2", at(hours=13), plan="pro", n=2.5),
-        ev("Viewed", "", at(hours=14), plan="free"),
-        ev("Viewed", "u2", at(days=1, hours=9), plan="pro"),
-        ev("Bought", "u1", at(days=1, hours=10)),
+        dated("Viewed", "u2", at(hours=13), plan="pro", n=2.5),
+        dated("Viewed", "", at(hours=14), plan="free"),
+        dated("Viewed", "u2", at(days=1, hours=9), plan="pro"),
+        dated("Bought", "u1", at(days=1, hours=10)),
     )
     return device
 
@@ -99,7 +75,9 @@ def test_events_count_each_event_per_day(
     viewed: list[float],
     bought: list[float],
 ) -> None:
-    answer = get(http, project, "/events", event='["Viewed", "Bought"]', type=kind, **TWO_DAYS)
+    answer = query_api(
+        http, project, "/events", event='["Viewed", "Bought"]', type=kind, **TWO_DAYS
+    )
 
     assert answer == {
         "data": {
@@ -113,7 +91,7 @@ def test_events_count_each_event_per_day(
 def test_events_per_hour_are_labelled_with_the_hour(
     http: httpx.Client, project: Project, people: str
 ) -> None:
-    answer = get(
+    answer = query_api(
         http,
         project,
         "/events",
@@ -136,9 +114,9 @@ def test_events_per_hour_are_labelled_with_the_hour(
 def test_events_interval_counts_back_from_the_current_unit(
     http: httpx.Client, project: Project
 ) -> None:
-    send(http, project, ev("Now", "u1", int(time.time())))
+    send_dated(http, project, dated("Now", "u1", int(time.time())))
 
-    answer = get(http, project, "/events", event='["Now"]', unit="month", interval=2)
+    answer = query_api(http, project, "/events", event='["Now"]', unit="month", interval=2)
 
     this_month = dt.datetime.now(dt.UTC).date().replace(day=1)
     last_month = (this_month - dt.timedelta(days=1)).replace(day=1)
@@ -188,10 +166,10 @@ def test_events_need_the_secret(http: httpx.Client, project: Project) -> None:
 def test_event_properties_split_an_event_by_value(
     http: httpx.Client, project: Project, people: str
 ) -> None:
-    unique = get(
+    unique = query_api(
         http, project, "/events/properties", event="Viewed", name="plan", type="unique", **TWO_DAYS
     )
-    asked = get(
+    asked = query_api(
         http,
         project,
         "/events/properties",
@@ -219,7 +197,7 @@ def test_event_properties_split_an_event_by_value(
 def test_stream_lists_a_persons_events_under_the_canonical_id_once_each(
     http: httpx.Client, project: Project, people: str
 ) -> None:
-    answer = get(http, project, "/stream/query", distinct_ids='["u1"]', **TWO_DAYS)
+    answer = query_api(http, project, "/stream/query", distinct_ids='["u1"]', **TWO_DAYS)
 
     assert answer["status"] == "ok"
     feed = answer["results"]["events"]
@@ -235,8 +213,8 @@ def test_stream_lists_a_persons_events_under_the_canonical_id_once_each(
 def test_stream_finds_nothing_by_a_merged_member(
     http: httpx.Client, project: Project, people: str
 ) -> None:
-    by_device = get(http, project, "/stream/query", distinct_ids=f'["{people}"]', **TWO_DAYS)
-    several = get(http, project, "/stream/query", distinct_ids='["u2", "nobody"]', **TWO_DAYS)
+    by_device = query_api(http, project, "/stream/query", distinct_ids=f'["{people}"]', **TWO_DAYS)
+    several = query_api(http, project, "/stream/query", distinct_ids='["u2", "nobody"]', **TWO_DAYS)
 
     assert by_device == {"status": "ok", "results": {"events": []}}
     assert [e["event"] for e in several["results"]["events"]] == ["Viewed", "Viewed"]
@@ -272,18 +250,18 @@ def test_top_events_compare_today_with_the_same_hours_yesterday(
     http: httpx.Client, project: Project, now_s: int
 ) -> None:
     midnight = now_s - now_s % DAY_S
-    send(
+    send_dated(
         http,
         project,
-        *(ev("A", user, now_s - 30) for user in ("u1", "u2", "")),
-        ev("B", "u1", now_s - 30),
-        ev("A", "u1", now_s - DAY_S - 30),
-        ev("A", "u1", now_s - DAY_S - 20),
-        ev("A", "u3", midnight - 1),  # yesterday, but later in the day than now
+        *(dated("A", user, now_s - 30) for user in ("u1", "u2", "")),
+        dated("B", "u1", now_s - 30),
+        dated("A", "u1", now_s - DAY_S - 30),
+        dated("A", "u1", now_s - DAY_S - 20),
+        dated("A", "u3", midnight - 1),  # yesterday, but later in the day than now
     )
 
-    general = get(http, project, "/events/top")
-    unique = get(http, project, "/events/top", type="unique", limit=1)
+    general = query_api(http, project, "/events/top")
+    unique = query_api(http, project, "/events/top", type="unique", limit=1)
 
     assert general == {
         "events": [
@@ -303,41 +281,41 @@ def test_event_names_are_the_most_common_listed_alphabetically(
     http: httpx.Client, project: Project, now_s: int
 ) -> None:
     counts = {"zeta": 3, "Alpha": 2, "beta": 1}
-    send(
+    send_dated(
         http,
         project,
-        *(ev(name, "u1", now_s - n) for name, times in counts.items() for n in range(times)),
-        ev("Old", "u1", now_s - 40 * DAY_S),
+        *(dated(name, "u1", now_s - n) for name, times in counts.items() for n in range(times)),
+        dated("Old", "u1", now_s - 40 * DAY_S),
     )
 
-    assert get(http, project, "/events/names") == ["Alpha", "beta", "zeta"]
-    assert get(http, project, "/events/names", limit=2) == ["Alpha", "zeta"]
+    assert query_api(http, project, "/events/names") == ["Alpha", "beta", "zeta"]
+    assert query_api(http, project, "/events/names", limit=2) == ["Alpha", "zeta"]
 
 
 def test_event_property_lists_rank_names_and_values(
     http: httpx.Client, project: Project, now_s: int
 ) -> None:
-    send(
+    send_dated(
         http,
         project,
-        ev("Paid", "u1", now_s - 3, plan="pro", n=5),
-        ev("Paid", "u2", now_s - 2, plan="pro", n=5),
-        ev("Paid", "u3", now_s - 1, plan="free"),
-        ev("Other", "u1", now_s - 1, plan="gold"),
+        dated("Paid", "u1", now_s - 3, plan="pro", n=5),
+        dated("Paid", "u2", now_s - 2, plan="pro", n=5),
+        dated("Paid", "u3", now_s - 1, plan="free"),
+        dated("Other", "u1", now_s - 1, plan="gold"),
     )
 
-    top = get(http, project, "/events/properties/top", event="Paid")
-    plans = get(http, project, "/events/properties/values", event="Paid", name="plan")
-    numbers = get(http, project, "/events/properties/values", event="Paid", name="n")
+    top = query_api(http, project, "/events/properties/top", event="Paid")
+    plans = query_api(http, project, "/events/properties/values", event="Paid", name="plan")
+    numbers = query_api(http, project, "/events/properties/values", event="Paid", name="n")
 
     assert top["plan"] == {"count": 3}
     assert top["n"] == {"count": 2}
-    assert len(get(http, project, "/events/properties/top", event="Paid", limit=1)) == 1
+    assert len(query_api(http, project, "/events/properties/top", event="Paid", limit=1)) == 1
     assert plans == ["pro", "free"]
     assert numbers == ["5"]
-    assert get(http, project, "/events/properties/values", event="Paid", name="plan", limit=1) == [
-        "pro"
-    ]
+    assert query_api(
+        http, project, "/events/properties/values", event="Paid", name="plan", limit=1
+    ) == ["pro"]
 
 
 def test_event_property_lists_name_what_is_missing(http: httpx.Client, project: Project) -> None:

@@ -4,7 +4,6 @@ hand (SPEC.md §5.3–5.5, edge cases 76–78). Every count is per person as res
 
 from __future__ import annotations
 
-import datetime as dt
 import uuid
 from typing import Any
 
@@ -13,37 +12,12 @@ import pytest
 
 from kindred.identity import IdentityMode
 from kindred.storage.base import Project
-from tests.api.helpers import import_events, new_insert_id
+from tests.api.helpers import at, dated, query_api, send_dated
 from tests.conftest import LiveServer
-
-MONDAY = dt.datetime(2026, 11, 2, tzinfo=dt.UTC)  # a Monday, in the past
-HOUR_S = 3600
-DAY_S = 86_400
-
-
-def at(days: float = 0, hours: float = 0, seconds: float = 0) -> int:
-    """Epoch seconds, counted from MONDAY."""
-    return int(MONDAY.timestamp() + days * DAY_S + hours * HOUR_S + seconds)
-
-
-def ev(name: str, distinct_id: str, time_s: int, **properties: Any) -> dict[str, Any]:
-    props = {"distinct_id": distinct_id, "time": time_s, "$insert_id": new_insert_id()}
-    return {"event": name, "properties": {**props, **properties}}
 
 
 def identify(user: str, device: str, time_s: int) -> dict[str, Any]:
-    return ev("$identify", user, time_s, **{"$identified_id": user, "$anon_id": device})
-
-
-def send(http: httpx.Client, project: Project, *events: dict[str, Any]) -> None:
-    response = import_events(http, project, list(events), strict=1)
-    assert response.status_code == 200, response.text
-
-
-def query(http: httpx.Client, project: Project, path: str, **params: Any) -> Any:
-    response = http.get(f"/api/query{path}", params=params, auth=(project.secret, ""))
-    assert response.status_code == 200, response.text
-    return response.json()
+    return dated("$identify", user, time_s, **{"$identified_id": user, "$anon_id": device})
 
 
 def device() -> str:
@@ -62,20 +36,20 @@ def test_segmentation_counts_two_ids_of_one_person_as_one_unique(
     http: httpx.Client, project: Project
 ) -> None:
     d1 = device()
-    send(
+    send_dated(
         http,
         project,
-        ev("Viewed", d1, at(hours=1)),
+        dated("Viewed", d1, at(hours=1)),
         identify("U1", d1, at(hours=2)),
-        ev("Viewed", "U1", at(hours=3)),
-        ev("Viewed", "U2", at(hours=4)),
-        ev("Viewed", "", at(hours=5)),  # no user: an event, but nobody
+        dated("Viewed", "U1", at(hours=3)),
+        dated("Viewed", "U2", at(hours=4)),
+        dated("Viewed", "", at(hours=5)),  # no user: an event, but nobody
     )
     dates = {"from_date": "2026-11-02", "to_date": "2026-11-03"}
 
-    general = query(http, project, "/segmentation", event="Viewed", **dates)
-    unique = query(http, project, "/segmentation", event="Viewed", type="unique", **dates)
-    average = query(http, project, "/segmentation", event="Viewed", type="average", **dates)
+    general = query_api(http, project, "/segmentation", event="Viewed", **dates)
+    unique = query_api(http, project, "/segmentation", event="Viewed", type="unique", **dates)
+    average = query_api(http, project, "/segmentation", event="Viewed", type="average", **dates)
 
     assert general == {
         "data": {
@@ -91,18 +65,18 @@ def test_segmentation_counts_two_ids_of_one_person_as_one_unique(
 def test_segmentation_collapses_duplicates_and_splits_by_on(
     http: httpx.Client, project: Project
 ) -> None:
-    copy = ev("Bought", "U1", at(hours=1), plan="pro")
-    send(
+    copy = dated("Bought", "U1", at(hours=1), plan="pro")
+    send_dated(
         http,
         project,
         copy,
         copy,  # the SDK retried: one purchase
-        ev("Bought", "U2", at(hours=2), plan="free"),
-        ev("Bought", "U3", at(days=1), plan="pro"),
-        ev("Bought", "U4", at(days=1)),
+        dated("Bought", "U2", at(hours=2), plan="free"),
+        dated("Bought", "U3", at(days=1), plan="pro"),
+        dated("Bought", "U4", at(days=1)),
     )
 
-    answer = query(
+    answer = query_api(
         http,
         project,
         "/segmentation",
@@ -121,22 +95,22 @@ def test_segmentation_collapses_duplicates_and_splits_by_on(
 
 
 def test_segmentation_where_sum_and_average(http: httpx.Client, project: Project) -> None:
-    send(
+    send_dated(
         http,
         project,
-        ev("Paid", "U1", at(hours=1), amount=10),
-        ev("Paid", "U2", at(hours=2), amount=30),
-        ev("Paid", "U3", at(hours=3), amount="n/a"),
+        dated("Paid", "U1", at(hours=1), amount=10),
+        dated("Paid", "U2", at(hours=2), amount=30),
+        dated("Paid", "U3", at(hours=3), amount="n/a"),
     )
     day = {"from_date": "2026-11-02", "to_date": "2026-11-02"}
 
-    big = query(
+    big = query_api(
         http, project, "/segmentation", event="Paid", where='properties["amount"] > 15', **day
     )
-    total = query(
+    total = query_api(
         http, project, "/segmentation/sum", event="Paid", on='properties["amount"]', **day
     )
-    mean = query(
+    mean = query_api(
         http, project, "/segmentation/average", event="Paid", on='properties["amount"]', **day
     )
 
@@ -171,7 +145,7 @@ FUNNEL = '[{"event": "Viewed"}, {"event": "Added"}, {"event": "Bought"}]'
 
 
 def funnel_counts(http: httpx.Client, project: Project, **params: Any) -> list[int]:
-    answer = query(
+    answer = query_api(
         http,
         project,
         "/funnels",
@@ -185,16 +159,16 @@ def test_a_funnel_converts_only_once_the_merge_links_the_device_to_the_user(
     http: httpx.Client, project: Project
 ) -> None:
     d1 = device()
-    send(
+    send_dated(
         http,
         project,
-        ev("Viewed", d1, at(hours=1)),
-        ev("Added", d1, at(hours=2)),
-        ev("Bought", "U1", at(hours=3)),
+        dated("Viewed", d1, at(hours=1)),
+        dated("Added", d1, at(hours=2)),
+        dated("Bought", "U1", at(hours=3)),
     )
     assert funnel_counts(http, project) == [1, 1, 0]  # the device and U1 are two people
 
-    send(http, project, identify("U1", d1, at(hours=4)))
+    send_dated(http, project, identify("U1", d1, at(hours=4)))
 
     assert funnel_counts(http, project) == [1, 1, 1]
 
@@ -203,10 +177,10 @@ def test_a_late_identity_input_is_effective_in_the_next_funnel(
     http: httpx.Client, project: Project
 ) -> None:
     d1 = device()
-    send(http, project, ev("Viewed", d1, at(hours=1)), ev("Bought", "U1", at(hours=9)))
-    send(http, project, ev("Added", "U1", at(hours=5)))
+    send_dated(http, project, dated("Viewed", d1, at(hours=1)), dated("Bought", "U1", at(hours=9)))
+    send_dated(http, project, dated("Added", "U1", at(hours=5)))
     # Sent last, but older than the events it links: the merge still applies to all of them.
-    send(http, project, identify("U1", d1, at(hours=0.5)))
+    send_dated(http, project, identify("U1", d1, at(hours=0.5)))
 
     assert funnel_counts(http, project) == [1, 1, 1]
 
@@ -215,36 +189,36 @@ def test_the_window_runs_from_the_first_step_one_event_and_excludes_its_end(
     http: httpx.Client, project: Project
 ) -> None:
     window = {"length": 2, "length_unit": "hour"}
-    send(
+    send_dated(
         http,
         project,
         # U1: a second Viewed does not restart the window; Bought lands 1 s inside it.
-        ev("Viewed", "U1", at(hours=1)),
-        ev("Viewed", "U1", at(hours=2)),
-        ev("Added", "U1", at(hours=2.5)),
-        ev("Bought", "U1", at(hours=3, seconds=-1)),
+        dated("Viewed", "U1", at(hours=1)),
+        dated("Viewed", "U1", at(hours=2)),
+        dated("Added", "U1", at(hours=2.5)),
+        dated("Bought", "U1", at(hours=3, seconds=-1)),
         # U2: Bought lands exactly at the end of the window: too late.
-        ev("Viewed", "U2", at(hours=1)),
-        ev("Added", "U2", at(hours=1.5)),
-        ev("Bought", "U2", at(hours=3)),
+        dated("Viewed", "U2", at(hours=1)),
+        dated("Added", "U2", at(hours=1.5)),
+        dated("Bought", "U2", at(hours=3)),
         # U3: the steps out of order: Added before Viewed does not count.
-        ev("Added", "U3", at(hours=1)),
-        ev("Viewed", "U3", at(hours=1.5)),
+        dated("Added", "U3", at(hours=1)),
+        dated("Viewed", "U3", at(hours=1.5)),
     )
 
     assert funnel_counts(http, project, **window) == [3, 2, 1]
 
 
 def test_funnel_response_has_mixpanels_shape(http: httpx.Client, project: Project) -> None:
-    send(
+    send_dated(
         http,
         project,
-        ev("Viewed", "U1", at(hours=1)),
-        ev("Added", "U1", at(hours=1, seconds=30)),
-        ev("Viewed", "U2", at(hours=1)),
+        dated("Viewed", "U1", at(hours=1)),
+        dated("Added", "U1", at(hours=1, seconds=30)),
+        dated("Viewed", "U2", at(hours=1)),
     )
 
-    answer = query(
+    answer = query_api(
         http, project, "/funnels", events=FUNNEL, from_date="2026-11-02", to_date="2026-11-02"
     )
 
@@ -269,7 +243,7 @@ def test_funnel_response_has_mixpanels_shape(http: httpx.Client, project: Projec
 def test_a_saved_funnel_is_listed_and_queried_by_its_id(
     http: httpx.Client, project: Project
 ) -> None:
-    send(http, project, ev("Viewed", "U1", at(hours=1)), ev("Added", "U1", at(hours=2)))
+    send_dated(http, project, dated("Viewed", "U1", at(hours=1)), dated("Added", "U1", at(hours=2)))
     saved = http.post(
         "/api/kindred/funnels",
         data={"name": "Checkout", "events": FUNNEL, "length": 1, "length_unit": "day"},
@@ -278,7 +252,7 @@ def test_a_saved_funnel_is_listed_and_queried_by_its_id(
     assert saved.status_code == 200, saved.text
     funnel_id = saved.json()["funnel_id"]
 
-    listed = query(http, project, "/funnels/list")
+    listed = query_api(http, project, "/funnels/list")
     by_id = funnel_counts(http, project, events=None, funnel_id=funnel_id)
 
     assert listed == [{"funnel_id": funnel_id, "name": "Checkout"}]
@@ -288,16 +262,16 @@ def test_a_saved_funnel_is_listed_and_queried_by_its_id(
 def test_a_funnel_breaks_down_by_the_first_events_segment(
     http: httpx.Client, project: Project
 ) -> None:
-    send(
+    send_dated(
         http,
         project,
-        ev("Viewed", "U1", at(hours=1), browser="Chrome"),
-        ev("Added", "U1", at(hours=2)),
-        ev("Viewed", "U2", at(hours=1), browser="Firefox"),
-        ev("Viewed", "U3", at(hours=1), browser="Chrome"),
+        dated("Viewed", "U1", at(hours=1), browser="Chrome"),
+        dated("Added", "U1", at(hours=2)),
+        dated("Viewed", "U2", at(hours=1), browser="Firefox"),
+        dated("Viewed", "U3", at(hours=1), browser="Chrome"),
     )
 
-    answer = query(
+    answer = query_api(
         http,
         project,
         "/funnels",
@@ -319,21 +293,21 @@ def test_weekly_birth_retention_follows_people_across_ids(
     http: httpx.Client, project: Project
 ) -> None:
     d1 = device()
-    send(
+    send_dated(
         http,
         project,
         # Week 0: U1 (as a device) and U2 are born; week 1: U1 comes back as U1.
-        ev("Signed up", d1, at(days=1)),
+        dated("Signed up", d1, at(days=1)),
         identify("U1", d1, at(days=1, hours=1)),
-        ev("Signed up", "U2", at(days=2)),
-        ev("Opened", "U1", at(days=8)),
+        dated("Signed up", "U2", at(days=2)),
+        dated("Opened", "U1", at(days=8)),
         # Week 1: U3 is born and comes back in week 2; U2 comes back in week 2 too.
-        ev("Signed up", "U3", at(days=9)),
-        ev("Opened", "U3", at(days=15)),
-        ev("Opened", "U2", at(days=16)),
+        dated("Signed up", "U3", at(days=9)),
+        dated("Opened", "U3", at(days=15)),
+        dated("Opened", "U2", at(days=16)),
     )
 
-    answer = query(
+    answer = query_api(
         http,
         project,
         "/retention",
@@ -343,7 +317,7 @@ def test_weekly_birth_retention_follows_people_across_ids(
         from_date="2026-11-02",
         to_date="2026-11-15",
     )
-    unbounded = query(
+    unbounded = query_api(
         http,
         project,
         "/retention",
@@ -364,16 +338,16 @@ def test_weekly_birth_retention_follows_people_across_ids(
 
 
 def test_compounded_retention_and_frequency(http: httpx.Client, project: Project) -> None:
-    send(
+    send_dated(
         http,
         project,
-        ev("Opened", "U1", at(days=0, hours=1)),
-        ev("Opened", "U1", at(days=0, hours=5)),
-        ev("Opened", "U1", at(days=1)),
-        ev("Opened", "U2", at(days=1)),
+        dated("Opened", "U1", at(days=0, hours=1)),
+        dated("Opened", "U1", at(days=0, hours=5)),
+        dated("Opened", "U1", at(days=1)),
+        dated("Opened", "U2", at(days=1)),
     )
 
-    compounded = query(
+    compounded = query_api(
         http,
         project,
         "/retention",
@@ -383,7 +357,7 @@ def test_compounded_retention_and_frequency(http: httpx.Client, project: Project
         from_date="2026-11-02",
         to_date="2026-11-03",
     )
-    frequency = query(
+    frequency = query_api(
         http, project, "/retention/addiction", event="Opened", unit="day",
         addiction_unit="hour", from_date="2026-11-02", to_date="2026-11-02",
     )  # fmt: skip
@@ -400,12 +374,12 @@ def test_an_unmerge_takes_the_conversion_away_in_the_next_funnel(
 ) -> None:
     d1 = device()
     link = identify("U1", d1, at(hours=4))
-    send(
+    send_dated(
         http,
         project,
-        ev("Viewed", d1, at(hours=1)),
-        ev("Added", d1, at(hours=2)),
-        ev("Bought", "U1", at(hours=3)),
+        dated("Viewed", d1, at(hours=1)),
+        dated("Added", d1, at(hours=2)),
+        dated("Bought", "U1", at(hours=3)),
         link,
     )
     assert funnel_counts(http, project) == [1, 1, 1]
@@ -423,8 +397,8 @@ def test_an_unmerge_takes_the_conversion_away_in_the_next_funnel(
 def test_duplicates_of_a_step_do_not_count_a_person_twice(
     http: httpx.Client, project: Project
 ) -> None:
-    viewed = ev("Viewed", "U1", at(hours=1))
-    send(http, project, viewed, viewed, ev("Added", "U1", at(hours=2)))
+    viewed = dated("Viewed", "U1", at(hours=1))
+    send_dated(http, project, viewed, viewed, dated("Added", "U1", at(hours=2)))
 
     assert funnel_counts(http, project) == [1, 1, 0]
 
@@ -432,16 +406,16 @@ def test_duplicates_of_a_step_do_not_count_a_person_twice(
 def test_retention_breaks_cohorts_down_by_the_birth_events_segment(
     http: httpx.Client, project: Project
 ) -> None:
-    send(
+    send_dated(
         http,
         project,
-        ev("Signed up", "U1", at(hours=1), source="ads"),
-        ev("Signed up", "U2", at(hours=2), source="search"),
-        ev("Signed up", "U3", at(hours=3), source="ads"),
-        ev("Opened", "U1", at(days=1)),
+        dated("Signed up", "U1", at(hours=1), source="ads"),
+        dated("Signed up", "U2", at(hours=2), source="search"),
+        dated("Signed up", "U3", at(hours=3), source="ads"),
+        dated("Opened", "U1", at(days=1)),
     )
 
-    answer = query(
+    answer = query_api(
         http,
         project,
         "/retention",

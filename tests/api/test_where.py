@@ -7,7 +7,6 @@ through `user[...]` the profile of its person. The engage query's reads the prof
 
 from __future__ import annotations
 
-import datetime as dt
 import uuid
 from typing import Any
 
@@ -18,33 +17,19 @@ from kindred.identity import IdentityMode
 from kindred.storage.base import Project
 from tests.api.helpers import (
     VERBOSE_OK,
+    at,
+    dated,
     engage,
     event,
-    import_events,
-    new_insert_id,
     profile_update,
+    send_dated,
     track,
 )
 from tests.conftest import LiveServer
 
-MONDAY = dt.datetime(2026, 11, 2, tzinfo=dt.UTC)  # in the past
 EXPORT = "/api/2.0/export"
 ENGAGE_QUERY = "/api/query/engage"
 DATES = {"from_date": "2026-11-01", "to_date": "2026-11-30"}
-
-
-def at(hours: float) -> int:
-    return int(MONDAY.timestamp() + hours * 3600)
-
-
-def ev(name: str, distinct_id: str, time_s: int, **properties: Any) -> dict[str, Any]:
-    defaults = {"distinct_id": distinct_id, "time": time_s, "$insert_id": new_insert_id()}
-    return {"event": name, "properties": {**defaults, **properties}}
-
-
-def send(http: httpx.Client, project: Project, *events: dict[str, Any]) -> None:
-    response = import_events(http, project, list(events), strict=1)
-    assert response.status_code == 200, response.text
 
 
 def set_profile(http: httpx.Client, project: Project, distinct_id: str, **operation: Any) -> None:
@@ -75,14 +60,14 @@ def project(server: LiveServer) -> Project:
 def shop(http: httpx.Client, project: Project) -> str:
     """Five events of a device identified as u1, and of u2; returns the device id."""
     device = str(uuid.uuid4())
-    send(
+    send_dated(
         http,
         project,
-        ev("Viewed", device, at(1), plan="free", price=5),
-        ev("$identify", "u1", at(2), **{"$identified_id": "u1", "$anon_id": device}),
-        ev("Bought", "u1", at(3), plan="pro", price=20),
-        ev("Viewed", "u2", at(4), plan="pro", price=8, tags=["a", "b"]),
-        ev("Refunded", "u2", at(5), plan="pro", price=20),
+        dated("Viewed", device, at(hours=1), plan="free", price=5),
+        dated("$identify", "u1", at(hours=2), **{"$identified_id": "u1", "$anon_id": device}),
+        dated("Bought", "u1", at(hours=3), plan="pro", price=20),
+        dated("Viewed", "u2", at(hours=4), plan="pro", price=8, tags=["a", "b"]),
+        dated("Refunded", "u2", at(hours=5), plan="pro", price=20),
     )
     return device
 
@@ -124,7 +109,7 @@ def test_export_where_prints_canonical_ids_like_any_export(
 
     assert viewed["properties"]["distinct_id"] == "u1"
     assert viewed["properties"]["$distinct_id_before_identity"] == shop
-    assert viewed["properties"]["time"] == at(1)
+    assert viewed["properties"]["time"] == at(hours=1)
 
 
 def test_export_where_on_user_reads_the_persons_profile(
@@ -139,8 +124,8 @@ def test_export_where_on_user_reads_the_persons_profile(
 def test_export_where_sees_every_copy_unless_dedupe(
     server: LiveServer, http: httpx.Client, project: Project
 ) -> None:
-    twice = ev("Paid", "u1", at(1), price=20)
-    send(http, project, twice, twice, ev("Paid", "u1", at(2), price=1))
+    twice = dated("Paid", "u1", at(hours=1), price=20)
+    send_dated(http, project, twice, twice, dated("Paid", "u1", at(hours=2), price=1))
 
     assert exported(server, project, 'properties["price"] == 20') == ["Paid", "Paid"]
     assert exported(server, project, 'properties["price"] == 20', dedupe="true") == ["Paid"]
