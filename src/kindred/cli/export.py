@@ -7,6 +7,7 @@ id. Lines are written as they stream in, so an export of any size needs little m
 from __future__ import annotations
 
 import datetime as dt
+import sys
 
 import click
 import orjson
@@ -51,9 +52,7 @@ def export(
     with (
         client.open(EXPORT_PATH, params) as response,
         click.open_file(output, "wb") as file,
-        click.progressbar(
-            response, label="exporting", show_pos=True, file=click.get_text_stream("stderr")
-        ) as lines,
+        click.progressbar(response, label="exporting", show_pos=True, file=sys.stderr) as lines,
     ):
         for line in lines:
             file.write(line)
