@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -167,7 +168,7 @@ def test_legacy_writes_no_overrides_since_its_aliases_are_not_retroactive(
 
 def test_overrides_are_folded_once_enough_have_been_written(store: FailingOnceStore) -> None:
     meta = MemoryMetadataStore()
-    pipeline = Pipeline(store, meta, flush_interval_seconds=0)
+    pipeline = Pipeline(store, meta, flush_interval_seconds=0, fold_after_idle_seconds=60)
     project = meta.create_project("p", token="t", secret="s", identity_mode=IdentityMode.ORIGINAL)
     pipeline.start()
     devices = [f"00000000-0000-4000-8000-{n:012d}" for n in range(3)]
@@ -181,3 +182,20 @@ def test_overrides_are_folded_once_enough_have_been_written(store: FailingOnceSt
 
     # The first flush folds whatever a previous run left; the next overrides wait for more.
     assert store.compact_person_overrides() == 2
+
+
+def test_overrides_are_folded_when_the_writer_is_idle(store: FailingOnceStore) -> None:
+    meta = MemoryMetadataStore()
+    pipeline = Pipeline(store, meta, flush_interval_seconds=0, fold_after_idle_seconds=0.05)
+    project = meta.create_project("p", token="t", secret="s", identity_mode=IdentityMode.ORIGINAL)
+    pipeline.start()
+    device = "00000000-0000-4000-8000-000000000009"
+    identify = event("$identify", "U1", 1, **{"$identified_id": "U1", "$anon_id": device})
+    try:
+        pipeline.submit_nowait(Submission(project, events=[identify])).result()
+        time.sleep(0.5)  # ten idle windows
+    finally:
+        pipeline.stop()
+
+    assert store.batches[-1].overrides  # the identify wrote overrides...
+    assert store.compact_person_overrides() == 0  # ...which the idle writer folded

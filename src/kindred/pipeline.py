@@ -53,6 +53,8 @@ SNAPSHOT_EVERY_ENTRIES = 100_000
 # is one UPDATE over the events (about a second per 10M), and reports join the overrides, so the
 # table should stay small without folding after every merge.
 COMPACT_EVERY_OVERRIDES = 50_000
+# ... and whenever the writer has had nothing to do for this long with overrides pending.
+FOLD_AFTER_IDLE_SECONDS = 1.0
 
 
 @dataclass(slots=True)
@@ -220,6 +222,7 @@ class Pipeline:
         max_cluster_size: int = 500,
         flush_interval_seconds: float = FLUSH_INTERVAL_SECONDS,
         max_batch_records: int = MAX_BATCH_RECORDS,
+        fold_after_idle_seconds: float = FOLD_AFTER_IDLE_SECONDS,
         clock_ms: Callable[[], int] | None = None,
     ) -> None:
         self.store = store
@@ -228,6 +231,7 @@ class Pipeline:
         self.engines = IdentityEngines(store, max_cluster_size=max_cluster_size)
         self._flush_interval = flush_interval_seconds
         self._max_batch = max_batch_records
+        self._fold_after_idle = fold_after_idle_seconds
         self._clock_ms = clock_ms or (lambda: int(time.time() * 1000))
         self._queue: queue.Queue[Submission | None] = queue.Queue()
         self._thread: threading.Thread | None = None
@@ -295,7 +299,14 @@ class Pipeline:
 
     def _run(self) -> None:
         while True:
-            first = self._queue.get()
+            # With overrides pending, wait only so long for work: a quiet moment is the time to
+            # fold them, so that reports on an idle server read no overrides at all.
+            wait = self._fold_after_idle if self._overrides_since_compaction else None
+            try:
+                first = self._queue.get(timeout=wait)
+            except queue.Empty:
+                self._compact_safely()
+                continue
             if first is None:
                 return
             batch, is_stopping = self._collect(first)
