@@ -11,10 +11,11 @@ import gzip
 import tracemalloc
 import zlib
 from typing import Any
-from urllib.parse import parse_qs, quote, urlencode
+from urllib.parse import parse_qs, parse_qsl, quote, urlencode
 
 import orjson
 import pytest
+from hypothesis import given, strategies as st
 
 from kindred.ingest.decode import (
     MISSING_DATA,
@@ -24,6 +25,7 @@ from kindred.ingest.decode import (
     decode_json_body,
     decode_ndjson,
     decompress,
+    parse_form,
 )
 
 # The browser test's string property: its base64 holds `+` and `/` (CLIENTS.md §7.4).
@@ -315,3 +317,23 @@ def test_decompress_explains_unreadable_encodings(body: bytes, encoding: str, me
 
 def test_missing_data_constant_is_mixpanels_string() -> None:
     assert MISSING_DATA == "data, missing or empty"
+
+
+FORM_PIECES = st.sampled_from(["a", "data", "=", "&", "+", "%", "%2B", "%2b", "%2F", "%3D", "%25",
+                               "%20", "%E2%82%AC", "%FF", "%2", "%zz", "€", " ", "2B", "x"])  # fmt: skip
+
+
+@given(st.lists(FORM_PIECES, max_size=30).map("".join))
+def test_parse_form_reads_any_body_as_parse_qsl_does(text: str) -> None:
+    body = text.encode()
+    expected = dict(parse_qsl(text, keep_blank_values=True, errors="replace"))
+
+    assert parse_form(body) == expected
+
+
+@given(st.binary(max_size=60))
+def test_parse_form_decodes_base64_data_exactly(payload: bytes) -> None:
+    encoded = base64.b64encode(payload).decode()
+    body = urlencode({"data": encoded, "verbose": "1"}).encode()
+
+    assert parse_form(body) == {"data": encoded, "verbose": "1"}

@@ -12,7 +12,6 @@ import base64
 import re
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import parse_qsl
 
 import orjson
 from starlette.requests import Request
@@ -25,6 +24,7 @@ from kindred.ingest.decode import (
     decode_json_body,
     decode_ndjson,
     decompress,
+    parse_form,
 )
 from kindred.ingest.model import RecordError
 from kindred.storage.base import Project
@@ -70,7 +70,7 @@ async def read_body(request: Request, *, max_bytes: int) -> bytes:
 
 async def read_wire_request(request: Request, *, max_bytes: int) -> WireRequest:
     """Decode a /track, /engage, /groups or /import request, wherever its payload is."""
-    wire = WireRequest(params=dict(request.query_params))
+    wire = WireRequest(params=parse_form(request.scope["query_string"]))
     body = await read_body(request, max_bytes=max_bytes)
     body = decompress(body, request.headers.get("content-encoding"), max_bytes=max_bytes)
 
@@ -83,8 +83,7 @@ async def read_wire_request(request: Request, *, max_bytes: int) -> WireRequest:
             wire.items = decode_json_body(body)
         else:
             # Forms, and sendBeacon's text/plain, carry `data=...&verbose=1`.
-            form = dict(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
-            wire.params.update(form)
+            wire.params.update(parse_form(body))
             wire.items = decode_data(wire.params.get("data"))
     except PayloadError as exc:
         wire.payload_error = str(exc)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sys
 from pathlib import Path
 
 import click
@@ -12,6 +13,8 @@ from kindred.app import create_app
 from kindred.errors import ConfigError
 from kindred.server import build_services, ensure_default_project
 from kindred.settings import Settings
+
+GIL_SWITCH_INTERVAL_SECONDS = 0.0005
 
 
 @click.command()
@@ -49,6 +52,10 @@ def serve(data_dir: Path | None, host: str | None, port: int | None) -> None:
     click.echo(f"kindred is listening on {url} (data in {settings.data_dir})")
 
     app = create_app(services)
+    # The event loop and the pipeline's writer thread share the GIL. The writer gives it up for
+    # every DuckDB call and must win it back from a busy loop, which by default takes up to 5 ms
+    # each time: several such waits per flush left every /track request waiting on them.
+    sys.setswitchinterval(GIL_SWITCH_INTERVAL_SECONDS)
     try:
         # kindred never reads client addresses, so uvicorn's proxy-header rewriting is skipped.
         uvicorn.run(

@@ -15,6 +15,7 @@ import binascii
 import json
 import zlib
 from typing import Any
+from urllib.parse import unquote_to_bytes
 
 import orjson
 
@@ -57,6 +58,43 @@ class PayloadTooLargeError(PayloadError):
         # Mixpanel's 413 wording (SPEC.md §1.2), with the limit this server is configured for.
         super().__init__(f"request exceeds max limit of {limit_bytes} bytes")
         self.limit_bytes = limit_bytes
+
+
+# What the SDKs' form encoders escape in base64 `data`, in both cases, with what it stands for.
+_BASE64_ESCAPES = [
+    (b"%2B", b"+"),
+    (b"%2F", b"/"),
+    (b"%3D", b"="),
+    (b"%2b", b"+"),
+    (b"%2f", b"/"),
+    (b"%3d", b"="),
+]
+
+
+def parse_form(body: bytes) -> dict[str, str]:
+    """The fields of a form-urlencoded body (or query string); the last of a repeated name wins.
+
+    What `urllib.parse.parse_qsl` gives, faster on the SDKs' base64 `data`: its escapes are
+    undone with a few `bytes.replace` calls, and only whatever `%` is left goes through the
+    general (and, per escape, slow) unquoting.
+    """
+    fields = {}
+    for pair in body.split(b"&"):
+        if not pair:
+            continue
+        name, _, value = pair.partition(b"=")
+        fields[_unquote_plus(name)] = _unquote_plus(value)
+    return fields
+
+
+def _unquote_plus(raw: bytes) -> str:
+    raw = raw.replace(b"+", b" ")
+    if b"%" in raw:
+        for escape, char in _BASE64_ESCAPES:
+            raw = raw.replace(escape, char)
+        if b"%" in raw:
+            raw = unquote_to_bytes(raw)
+    return raw.decode("utf-8", "replace")
 
 
 def decode_data(value: str | None) -> list[Any]:
