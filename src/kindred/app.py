@@ -14,6 +14,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from kindred.api import events, identity, ingestion, reads, reports
 from kindred.api.services import Services
+from kindred.web import ui
+from kindred.web.sessions import SessionSigner
 
 logger = logging.getLogger(__name__)
 
@@ -76,6 +78,7 @@ def create_app(services: Services) -> Starlette:
         Route(f"{identity_api}/refusals", identity.refusals, methods=["GET"]),
         Route(f"{identity_api}/clusters", identity.clusters, methods=["GET"]),
     ]
+    routes += ui.routes()  # the web UI at / (kindred.web)
     for name, handler in WRITE_HANDLERS:
         # Under any prefix too (the Node SDK's `path`): after the read routes, which that
         # pattern would otherwise take.
@@ -84,6 +87,7 @@ def create_app(services: Services) -> Starlette:
 
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.services = services
+    app.state.ui_sessions = SessionSigner.random()
     return CORSMiddleware(SDKPaths(app))  # type: ignore[return-value]
 
 

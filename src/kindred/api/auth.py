@@ -15,6 +15,7 @@ from starlette.requests import Request
 
 from kindred.errors import AuthenticationError
 from kindred.storage.base import MetadataStore, Project
+from kindred.web.sessions import session_project
 
 INVALID_CREDENTIALS = "Invalid credentials"
 INVALID_SERVICE_ACCOUNT = "Invalid service account credentials"
@@ -38,9 +39,13 @@ def basic_credentials(request: Request) -> tuple[str, str] | None:
 def authenticate_reader(
     request: Request, meta: MetadataStore, params: Mapping[str, str]
 ) -> Project:
-    """The project a read request may read: by its secret, or a service account + project_id."""
+    """The project a read request may read: by its secret, a service account + project_id, or
+    the web UI's session cookie + project_id."""
     credentials = basic_credentials(request)
     if credentials is None:
+        project = session_project(request, meta, params)
+        if project is not None:
+            return project
         raise AuthenticationError(
             "this endpoint needs HTTP Basic authentication: the project secret as the user name "
             "with an empty password, or a service account's user:secret with ?project_id="
@@ -79,6 +84,11 @@ def authenticate_import(
             else INVALID_CREDENTIALS
         )
     return project
+
+
+def project_by_secret(meta: MetadataStore, secret: str) -> Project | None:
+    """The project whose secret this is, compared in constant time; None if no project's."""
+    return _by_secret(meta, secret)
 
 
 def _by_service_account(

@@ -10,7 +10,9 @@ secret, or a service account with `project_id`. Answers are JSON, and errors tak
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
+from collections import Counter
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl
@@ -32,6 +34,8 @@ DEFAULT_CLUSTERS_LIMIT = 20
 MAX_CLUSTERS_LIMIT = 1000
 # An unmerge body holds one insert id and perhaps a project id; anything larger is a mistake.
 MAX_BODY_BYTES = 64 * 1024
+
+EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
 T = TypeVar("T")
 
@@ -91,7 +95,8 @@ async def unmerge(request: Request) -> Response:
 
 
 async def refusals(request: Request) -> Response:
-    """GET .../refusals: how many identity inputs are refused now, by Mixpanel's code."""
+    """GET .../refusals: how many identity inputs are refused now, by Mixpanel's code; with
+    `by_day=true`, also `by_day`: {UTC day of the input's event time: {code: count}}."""
     services = services_of(request)
     try:
         params = await _params(request)
@@ -99,8 +104,16 @@ async def refusals(request: Request) -> Response:
     except ClientError as exc:
         return _error(exc)
 
-    counts = await _read_engine(services, project, IdentityEngine.refusal_counts)
-    return json_response({"total": counts.total(), "by_code": dict(counts.most_common())})
+    by_day = params.get("by_day", "").lower() in ("1", "true", "yes")
+    counts, days = await _read_engine(
+        services,
+        project,
+        lambda engine: (engine.refusal_counts(), _refusals_by_day(engine) if by_day else None),
+    )
+    answer: dict[str, Any] = {"total": counts.total(), "by_code": dict(counts.most_common())}
+    if days is not None:
+        answer["by_day"] = days
+    return json_response(answer)
 
 
 async def clusters(request: Request) -> Response:
@@ -127,6 +140,17 @@ async def clusters(request: Request) -> Response:
 def _cap(engine: IdentityEngine) -> int | None:
     # Only Original ID Merge caps a cluster (kindred.identity.rules); the others grow freely.
     return engine.max_cluster_size if engine.mode is IdentityMode.ORIGINAL else None
+
+
+def _refusals_by_day(engine: IdentityEngine) -> dict[str, dict[str, int]]:
+    """The inputs refused now, by the UTC day of their event time and then by code, in day order."""
+    days: dict[str, Counter[str]] = {}
+    for outcome in engine.refused():
+        if outcome.code is None:
+            continue
+        day = EPOCH + dt.timedelta(milliseconds=outcome.input.time_ms)
+        days.setdefault(day.date().isoformat(), Counter())[outcome.code] += 1
+    return {day: dict(days[day].most_common()) for day in sorted(days)}
 
 
 def _describe_id(distinct_id: str, engine: IdentityEngine) -> dict[str, Any]:
