@@ -46,6 +46,11 @@ class QueryParams:
             raise ClientError(f"{name} is required: {what}")
         return value
 
+    def date_ms(self, name: str) -> int:
+        """The start, in epoch ms (UTC), of the day a required yyyy-mm-dd parameter names."""
+        day = parse_date(self.required(name, "a date written yyyy-mm-dd"), name)
+        return int(dt.datetime.combine(day, dt.time(), dt.UTC).timestamp() * 1000)
+
     def date_range_ms(self) -> tuple[int, int]:
         """`from_date` to `to_date`, both inclusive, as [from_ms, to_ms) in UTC."""
         from_date = parse_date(self.required("from_date", "a date written yyyy-mm-dd"), "from_date")
@@ -70,6 +75,12 @@ class QueryParams:
         if not minimum <= number <= maximum:
             raise ClientError(f"{name} must be between {minimum} and {maximum}, got {number}")
         return number
+
+    def optional_integer(self, name: str, *, maximum: int) -> int | None:
+        """A whole number from 0 to `maximum`, or None when the parameter is absent."""
+        if self.get(name) is None:
+            return None
+        return self.integer(name, default=0, maximum=maximum)
 
     def flag(self, name: str) -> bool:
         return (self.get(name) or "").lower() in ("1", "true", "yes")

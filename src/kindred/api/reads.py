@@ -12,12 +12,10 @@ stored id, not the canonical one the export prints). On the engage query, `prope
 
 from __future__ import annotations
 
-import datetime as dt
 import secrets
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any
-from urllib.parse import parse_qsl
 
 import orjson
 from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
@@ -25,11 +23,11 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from kindred.api.auth import authenticate_reader
-from kindred.api.params import QueryParams
+from kindred.api.params import QueryParams, error_response, read_params
 from kindred.api.reports import reports_store
 from kindred.api.services import Services, services_of
 from kindred.api.wire import json_response
-from kindred.errors import AuthenticationError, ClientError
+from kindred.errors import ClientError
 from kindred.identity import IdentityEngine, IdentityMode
 from kindred.identity.events import (
     IdentityEventError,
@@ -38,37 +36,38 @@ from kindred.identity.events import (
 )
 from kindred.identity.profiles import visible_profile
 from kindred.query.events import filtered_events, matching_profiles
-from kindred.query.expr import Expr, ExpressionError
+from kindred.query.expr import ExpressionError
 from kindred.query.source import EventQuery
 from kindred.storage.base import Project, StoredEvent, StoredProfile
 
 DAY_MS = 86_400_000
 MAX_EXPORT_LIMIT = 100_000
 ENGAGE_PAGE_SIZE = 1000
+MAX_ENGAGE_PAGE = 1_000_000
 EXPORT_CHUNK_LINES = 1000
 
 
 async def export(request: Request) -> Response:
     services = services_of(request)
-    params = await _params(request)
+    params = await read_params(request)
     try:
-        project = authenticate_reader(request, services.meta, params)
-        from_ms = _date_ms(params, "from_date")
-        to_ms = _date_ms(params, "to_date") + DAY_MS
-        names = _json_list(params, "event")
-        limit = _int_param(params, "limit", default=None, maximum=MAX_EXPORT_LIMIT)
+        project = authenticate_reader(request, services.meta, params.values)
+        from_ms = params.date_ms("from_date")
+        to_ms = params.date_ms("to_date") + DAY_MS
+        names = params.json_strings("event")
+        limit = params.optional_integer("limit", maximum=MAX_EXPORT_LIMIT)
         query = EventQuery(
             project.id,
             from_ms,
             to_ms,
             names=tuple(names) or None,
-            where=_where(params),
+            where=params.expression("where"),
             with_anonymous=True,
-            dedupe=_flag(params, "dedupe"),
+            dedupe=params.flag("dedupe"),
         )
         events = _events_to_export(services, query, limit)
     except ClientError as exc:
-        return _error(exc)
+        return error_response(exc)
 
     engines = services.pipeline.engines
     engine = engines.get(project)
@@ -77,7 +76,7 @@ async def export(request: Request) -> Response:
         engine,
         engines.lock,
         events,
-        in_ms=_flag(params, "time_in_ms"),
+        in_ms=params.flag("time_in_ms"),
         # With `where`, SQL has deduplicated already, before `where` read the properties.
         dedupe=query.dedupe and query.where is None,
     )
@@ -86,22 +85,21 @@ async def export(request: Request) -> Response:
 
 async def engage_query(request: Request) -> Response:
     services = services_of(request)
-    params = await _params(request)
+    params = await read_params(request)
     try:
-        project = authenticate_reader(request, services.meta, params)
-        page = _int_param(params, "page", default=0, maximum=None) or 0
-        page_size = _int_param(
-            params, "page_size", default=ENGAGE_PAGE_SIZE, maximum=ENGAGE_PAGE_SIZE
-        )
+        project = authenticate_reader(request, services.meta, params.values)
+        page = params.integer("page", default=0, maximum=MAX_ENGAGE_PAGE)
+        page_size = params.integer("page_size", default=ENGAGE_PAGE_SIZE, maximum=ENGAGE_PAGE_SIZE)
         if page > 0 and not params.get("session_id"):
             raise ClientError("page > 0 needs the session_id returned with page 0")
-        wanted = _json_list(params, "distinct_ids")
-        if params.get("distinct_id"):
-            wanted.append(params["distinct_id"])
-        output = _json_list(params, "output_properties")
+        wanted = params.json_strings("distinct_ids")
+        distinct_id = params.get("distinct_id")
+        if distinct_id is not None:
+            wanted.append(distinct_id)
+        output = params.json_strings("output_properties")
         matching = await _matching_where(services, project, params)
     except ClientError as exc:
-        return _error(exc)
+        return error_response(exc)
 
     group_key = params.get("data_group_id")
     if group_key:
@@ -259,14 +257,14 @@ def _visible_profiles(
 
 
 async def _matching_where(
-    services: Services, project: Project, params: Mapping[str, str]
+    services: Services, project: Project, params: QueryParams
 ) -> set[str] | None:
     """The ids of the profiles `where` keeps (of the group key `data_group_id` names, if any),
     hidden ones included; None without `where`."""
-    where = _where(params)
+    where = params.expression("where")
     if where is None:
         return None
-    group_key = params.get("data_group_id") or None
+    group_key = params.get("data_group_id")
     store = reports_store(services)
     with _naming_where():
         return await run_in_threadpool(
@@ -291,61 +289,6 @@ def _pick(properties: dict[str, Any], output: list[str]) -> dict[str, Any]:
     return {name: properties[name] for name in output if name in properties}
 
 
-async def _params(request: Request) -> dict[str, str]:
-    """Query parameters, and those of a form body (Mixpanel's docs POST the engage query)."""
-    params = dict(request.query_params)
-    if request.method == "POST":
-        body = (await request.body()).decode("utf-8", "replace")
-        params.update(parse_qsl(body, keep_blank_values=True))
-    return params
-
-
-def _date_ms(params: Mapping[str, str], name: str) -> int:
-    value = params.get(name)
-    if not value:
-        raise ClientError(f"{name} is required, as yyyy-mm-dd")
-    try:
-        day = dt.date.fromisoformat(value)
-    except ValueError:
-        raise ClientError(f"{name} {value!r} is not a date; use yyyy-mm-dd") from None
-    midnight = dt.datetime.combine(day, dt.time(), tzinfo=dt.UTC)
-    return int(midnight.timestamp() * 1000)
-
-
-def _json_list(params: Mapping[str, str], name: str) -> list[str]:
-    value = params.get(name)
-    if not value:
-        return []
-    try:
-        parsed = orjson.loads(value)
-    except orjson.JSONDecodeError:
-        raise ClientError(f'{name} must be a JSON array of strings, like ["a", "b"]') from None
-    if isinstance(parsed, str):
-        return [parsed]
-    if not isinstance(parsed, list) or not all(isinstance(v, str) for v in parsed):
-        raise ClientError(f'{name} must be a JSON array of strings, like ["a", "b"]')
-    return parsed
-
-
-def _int_param(
-    params: Mapping[str, str], name: str, *, default: int | None, maximum: int | None
-) -> int | None:
-    value = params.get(name)
-    if value is None or value == "":
-        return default
-    if not value.isdigit():
-        raise ClientError(f"{name} must be a whole number, got {value!r}")
-    number = int(value)
-    if maximum is not None and number > maximum:
-        raise ClientError(f"{name} may be at most {maximum}, got {number}")
-    return number
-
-
-def _where(params: Mapping[str, str]) -> Expr | None:
-    """The `where` expression; a 400 naming the position where it is wrong."""
-    return QueryParams(params).expression("where")
-
-
 @contextmanager
 def _naming_where() -> Iterator[None]:
     """Name the parameter in an error found compiling `where`, as its parse errors do."""
@@ -353,13 +296,3 @@ def _naming_where() -> Iterator[None]:
         yield
     except ExpressionError as exc:
         raise ClientError(f"where: {exc}") from None
-
-
-def _flag(params: Mapping[str, str], name: str) -> bool:
-    return params.get(name, "").lower() in ("1", "true", "yes")
-
-
-def _error(exc: ClientError) -> Response:
-    if isinstance(exc, AuthenticationError):
-        return json_response({"error": str(exc), "status": "error"}, 401)
-    return json_response({"error": str(exc), "status": "error"}, exc.status)
