@@ -20,7 +20,14 @@ from typing import Any
 from kindred.errors import ClientError
 from kindred.query.buckets import Unit, bucket_sql, buckets, label
 from kindred.query.expr import Expr, references_user
-from kindred.query.source import DAY_MS, EVENT_COLUMNS, EventQuery, ReportStore, events_sql
+from kindred.query.source import (
+    DAY_MS,
+    EVENT_COLUMNS,
+    EventQuery,
+    ReportStore,
+    events_sql,
+    persons_sql,
+)
 from kindred.query.sql_expr import compile_segment
 
 OVERALL = "$overall"
@@ -168,9 +175,21 @@ def _returns_sql(spec: Retention, periods: int) -> tuple[str, list[Any]]:
         dedupe=spec.events.where is not None,
     )
     bucket = bucket_sql(spec.unit, "e.time_ms")
-    base, parameters = events_sql(returning, ["e.person", f"{bucket} AS bucket", "e.time_ms"])
-    sql = f"SELECT person, bucket, max(time_ms) AS last_ms FROM ({base}) GROUP BY ALL"
-    return sql, parameters
+    if returning.where is not None and references_user(returning.where):
+        # Reading the profile needs each event's person first.
+        base, parameters = events_sql(returning, ["e.person", f"{bucket} AS bucket", "e.time_ms"])
+        sql = f"SELECT person, bucket, max(time_ms) AS last_ms FROM ({base}) GROUP BY ALL"
+        return sql, parameters
+
+    # Per raw id and bucket first, then resolved: a person with two ids has two rows here, which
+    # the `reach` query collapses anyway.
+    columns = ["e.id_key", "e.person_key", f"{bucket} AS bucket", "e.time_ms"]
+    base, parameters = events_sql(returning, columns, resolve=False)
+    per_id = (
+        f"SELECT id_key, person_key, bucket, max(time_ms) AS last_ms FROM ({base}) GROUP BY ALL"
+    )
+    sql, more = persons_sql(per_id, returning)
+    return sql, [*parameters, *more]
 
 
 def _period_index_sql(spec: Retention) -> str:

@@ -126,6 +126,24 @@ def events_sql(
     return f"SELECT {', '.join(columns)} FROM ({inner}) AS e{user_join}{where}", parameters
 
 
+def persons_sql(relation: str, query: EventQuery) -> tuple[str, list[Any]]:
+    """`relation`, aggregated per raw id, with each row's `person` added; and its parameters.
+
+    `relation` has the columns `id_key` and `person_key` (the stored person of that id's events).
+    Resolving after aggregating probes the overrides once per row of `relation` instead of once
+    per event. It is exact because an id without an override has one stored person for all its
+    events: every change of an id's person writes an override, and folding the override rewrites
+    all of that id's events at once.
+    """
+    if query.persons is Persons.STORED:
+        return f"SELECT r.*, r.person_key AS person FROM ({relation}) AS r", []
+    sql = (
+        f"SELECT r.*, coalesce(o.person_key, r.person_key) AS person FROM ({relation}) AS r"
+        " LEFT JOIN person_overrides AS o ON o.project_id = ? AND o.id_key = r.id_key"
+    )
+    return sql, [query.project_id]
+
+
 # -- Dates ------------------------------------------------------------------------------------
 
 
