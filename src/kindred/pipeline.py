@@ -295,6 +295,79 @@ class Pipeline:
             self._queue.put(submission)
         return submission.done
 
+    def write_at(
+        self,
+        placed: Sequence[tuple[int, Submission]],
+        *,
+        next_seq: int = 0,
+        may_compact: bool = True,
+        before_write: Callable[[], object] | None = None,
+    ) -> list[Answer]:
+        """Write submissions now, on this thread, each one's events numbered from a seq of its own.
+
+        For `kindred import`, which stores most events of a file itself and sends the rest here:
+        every event keeps the seq of its place in the file, so both kinds keep the file's order.
+        Seqs must ascend and be unused; numbering then goes on from `next_seq`, or after the last
+        seq used if that is higher. Only while the writer thread is stopped. One transaction, like
+        a flush; a failed write raises, and nothing of it was acknowledged. Person overrides are
+        folded into the events afterwards when due, unless `may_compact` is false (events are
+        being appended beside this write). `before_write` runs after the submissions are prepared
+        and before the store writes them: a bulk insert running meanwhile can be waited for there,
+        so that identity work overlaps it and the two writes do not compete.
+        """
+        if self._thread is not None:
+            raise RuntimeError("write_at() runs only while the writer thread is stopped")
+        results = self._write_placed(placed, before_write) if placed else []
+        self._next_seq = max(self._next_seq, next_seq)
+        if may_compact and self._overrides_since_compaction >= COMPACT_EVERY_OVERRIDES:
+            self._compact_safely()
+        return results
+
+    def _write_placed(
+        self,
+        placed: Sequence[tuple[int, Submission]],
+        before_write: Callable[[], object] | None,
+    ) -> list[Answer]:
+        started = time.perf_counter()
+        batch = [submission for _, submission in placed]
+        write = WriteBatch()
+        refusals: Counter[str] = Counter()
+        entry_seq = self._next_seq
+        try:
+            results = self._prepare_placed(placed, write, refusals)
+            if before_write is not None:
+                before_write()
+            self._mark_projects_with_data(batch)
+            self.store.write(write)
+        except Exception:
+            self._next_seq = entry_seq
+            for submission in batch:
+                # The engines ran ahead of the store: reload them from what was committed.
+                self.engines.forget(submission.project.id)
+            raise
+        self._after_commit(batch, write, refusals, started)
+        return results
+
+    def _prepare_placed(
+        self,
+        placed: Sequence[tuple[int, Submission]],
+        write: WriteBatch,
+        refusals: Counter[str],
+    ) -> list[Answer]:
+        updates = _ProfileUpdater(self.store, self.limits)
+        results: list[Answer] = []
+        with self.engines.lock:
+            for first_seq, submission in placed:
+                if first_seq < self._next_seq:
+                    raise ValueError(
+                        f"seq {first_seq} is taken: the next free seq is {self._next_seq}"
+                    )
+                self._next_seq = first_seq
+                results.append(self._prepare(submission, write, updates, refusals))
+            self._add_overrides([submission for _, submission in placed], write)
+        updates.finish(write)
+        return results
+
     # -- The writer -------------------------------------------------------------------------
 
     def _run(self) -> None:

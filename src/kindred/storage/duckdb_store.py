@@ -103,6 +103,9 @@ SCHEMA = [
     )""",
 ]
 
+# DuckDB's memory while `kindred import` stages a file (`bulk_cursor`).
+BULK_MEMORY_LIMIT = "512MB"
+
 EVENT_FIELDS = (
     '[{"p": "INTEGER", "s": "BIGINT", "e": "VARCHAR", "d": "VARCHAR", "t": "BIGINT", "i": "VARCHAR",'
     ' "k": "BIGINT", "q": "BIGINT"}]'
@@ -255,6 +258,26 @@ class DuckDBEventStore:
             except BaseException:
                 _rollback(cursor)
                 raise
+
+    @contextmanager
+    def bulk_cursor(self, action: str) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A cursor of its own for a bulk load (`kindred.storage.bulk_import`).
+
+        The load stages a file in temporary tables, which only this cursor sees, and appends to
+        `events` through it without the write lock: DuckDB runs its append beside `write()`'s.
+        What must not run until the append commits is `compact_person_overrides()`, which would
+        fold and drop overrides that the appended rows still need; the caller sees to that.
+
+        The staged file would otherwise sit in memory whole (about its own size): a memory limit
+        makes DuckDB spill it to `<database>.tmp` beyond `BULK_MEMORY_LIMIT`, which on a 1M-event
+        file costs no time and halves the peak.
+        """
+        with self._cursor(action) as cursor:
+            cursor.execute(f"SET memory_limit = '{BULK_MEMORY_LIMIT}'")
+            try:
+                yield cursor
+            finally:
+                cursor.execute("RESET memory_limit")
 
     def compact_person_overrides(self) -> int:
         """Fold the overrides into the events' person keys and empty the table; return how many.
