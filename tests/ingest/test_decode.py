@@ -320,7 +320,8 @@ def test_missing_data_constant_is_mixpanels_string() -> None:
 
 
 FORM_PIECES = st.sampled_from(["a", "data", "=", "&", "+", "%", "%2B", "%2b", "%2F", "%3D", "%25",
-                               "%20", "%E2%82%AC", "%FF", "%2", "%zz", "€", " ", "2B", "x"])  # fmt: skip
+                               "%20", "%E2%82%AC", "%FF", "%2", "%zz", "€", " ", "2B", "x", "\\", "\\x41",
+                               "%5C", "%5Cx41", "\\n"])  # fmt: skip
 
 
 @given(st.lists(FORM_PIECES, max_size=30).map("".join))

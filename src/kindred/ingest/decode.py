@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import codecs
 import json
 import zlib
 from typing import Any
@@ -93,8 +94,22 @@ def _unquote_plus(raw: bytes) -> str:
         for escape, char in _BASE64_ESCAPES:
             raw = raw.replace(escape, char)
         if b"%" in raw:
-            raw = unquote_to_bytes(raw)
+            raw = _unquote_percent(raw)
     return raw.decode("utf-8", "replace")
+
+
+def _unquote_percent(raw: bytes) -> bytes:
+    """`unquote_to_bytes(raw)`, in C when every `%` starts a valid escape.
+
+    The Python SDK sends `data` as URL-encoded JSON, a hundred escapes in a small event, which
+    unquote_to_bytes undoes one by one in Python. Spelt as `\\xHH` (backslashes doubled first),
+    they are Python's own byte escapes, which `codecs.escape_decode` undoes in one call; it refuses
+    an invalid one, which unquote_to_bytes keeps as it is.
+    """
+    try:
+        return codecs.escape_decode(raw.replace(b"\\", b"\\\\").replace(b"%", b"\\x"))[0]
+    except ValueError:
+        return unquote_to_bytes(raw)
 
 
 def decode_data(value: str | None) -> list[Any]:
