@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route, request_response
+from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from kindred.api import events, identity, ingestion, reads, reports
@@ -103,7 +103,7 @@ class SDKPaths:
     def __init__(self, app: Starlette) -> None:
         self.app = app
         self.handlers = {
-            path: request_response(handler)
+            path: _answering(handler)
             for name, handler in WRITE_HANDLERS
             for path in (f"/{name}", f"/{name}/")
         }
@@ -115,6 +115,17 @@ class SDKPaths:
             return
         scope["app"] = self.app  # where handlers find the services
         await handler(scope, receive, send)
+
+
+def _answering(handler: Handler) -> ASGIApp:
+    """`handler` as an ASGI app, without what Starlette's `request_response` adds: a mapping of
+    HTTPExceptions to answers (these handlers raise none) that a one-event /track feels."""
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        response = await handler(Request(scope, receive, send))
+        await response(scope, receive, send)
+
+    return app
 
 
 class CORSMiddleware:
@@ -137,8 +148,12 @@ class CORSMiddleware:
             await self._preflight(origin, headers, send)
             return
 
+        if origin is None:  # not a browser's request: nothing to add
+            await self.app(scope, receive, send)
+            return
+
         async def send_with_cors(message: Message) -> None:
-            if message["type"] == "http.response.start" and origin is not None:
+            if message["type"] == "http.response.start":
                 message["headers"] = [*message.get("headers", []), *_cors_headers(origin)]
             await send(message)
 

@@ -225,13 +225,14 @@ async def _finish(
     endpoint: Endpoint,
 ) -> Response:
     """Wait until the valid records are durable, then answer."""
-    counts = {s.project.id: len(s) for s in submissions.values() if len(s)}
+    sizes = [(s, len(s)) for s in submissions.values()]
+    pending = [s for s, size in sizes if size]
+    counts = {s.project.id: size for s, size in sizes if size}
     if not services.rate_limiter.allow(counts):
         logger.warning("%s: refused a request over a project's rate limit", endpoint)
         if endpoint is Endpoint.IMPORT or wire.is_strict:
             return import_error_response(429, RATE_LIMITED)
         return ingestion_response(wire, is_ok=False, error=RATE_LIMITED, status_code=429)
-    pending = [s for s in submissions.values() if len(s)]
     try:
         if len(pending) == 1:  # the common case, without gather's tasks
             results = [await services.pipeline.submit(pending[0])]
@@ -247,9 +248,7 @@ async def _finish(
         updates: list[Any] = submission.profile_updates or submission.group_updates
         for index, message in result.update_errors:
             errors.append(RecordError(index, None, updates[index].operation, message))
-    accepted = sum(len(s) for s in submissions.values()) - sum(
-        len(r.update_errors) for r in results
-    )
+    accepted = sum(size for _, size in sizes) - sum(len(r.update_errors) for r in results)
     if errors:
         logger.warning(
             "%s: refused %d of %d records; first: %s: %s",

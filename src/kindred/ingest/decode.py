@@ -61,23 +61,10 @@ class PayloadTooLargeError(PayloadError):
         self.limit_bytes = limit_bytes
 
 
-# What the SDKs' form encoders escape in base64 `data`, in both cases, with what it stands for.
-_BASE64_ESCAPES = [
-    (b"%2B", b"+"),
-    (b"%2F", b"/"),
-    (b"%3D", b"="),
-    (b"%2b", b"+"),
-    (b"%2f", b"/"),
-    (b"%3d", b"="),
-]
-
-
 def parse_form(body: bytes) -> dict[str, str]:
     """The fields of a form-urlencoded body (or query string); the last of a repeated name wins.
 
-    What `urllib.parse.parse_qsl` gives, faster on the SDKs' base64 `data`: its escapes are
-    undone with a few `bytes.replace` calls, and only whatever `%` is left goes through the
-    general (and, per escape, slow) unquoting.
+    What `urllib.parse.parse_qsl` gives, faster: see `_unquote_percent`.
     """
     fields = {}
     for pair in body.split(b"&"):
@@ -91,18 +78,15 @@ def parse_form(body: bytes) -> dict[str, str]:
 def _unquote_plus(raw: bytes) -> str:
     raw = raw.replace(b"+", b" ")
     if b"%" in raw:
-        for escape, char in _BASE64_ESCAPES:
-            raw = raw.replace(escape, char)
-        if b"%" in raw:
-            raw = _unquote_percent(raw)
+        raw = _unquote_percent(raw)
     return raw.decode("utf-8", "replace")
 
 
 def _unquote_percent(raw: bytes) -> bytes:
     """`unquote_to_bytes(raw)`, in C when every `%` starts a valid escape.
 
-    The Python SDK sends `data` as URL-encoded JSON, a hundred escapes in a small event, which
-    unquote_to_bytes undoes one by one in Python. Spelt as `\\xHH` (backslashes doubled first),
+    The SDKs send `data` as URL-encoded JSON (a hundred escapes in a small event) or as base64
+    with `+`, `/` and `=` escaped, which unquote_to_bytes undoes one by one in Python. Spelt as `\\xHH` (backslashes doubled first),
     they are Python's own byte escapes, which `codecs.escape_decode` undoes in one call; it refuses
     an invalid one, which unquote_to_bytes keeps as it is.
     """
