@@ -57,6 +57,23 @@ def test_edge_1_base64_form_event_is_stored_under_its_distinct_id_at_server_time
     assert before_ms <= stored["properties"]["time"] <= after_ms
 
 
+def test_a_body_sent_in_chunks_is_read_whole(
+    server: LiveServer, http: httpx.Client, project: Project
+) -> None:
+    payloads = [event(project.token, f"E{n}", distinct_id="u1") for n in range(50)]
+    body = b"data=" + encode_base64(payloads).encode()
+    pieces = [body[start : start + 100] for start in range(0, len(body), 100)]
+
+    response = http.post(
+        "/track",
+        content=iter(pieces),
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+
+    assert (response.status_code, response.text) == (200, "1")
+    assert sorted(e["event"] for e in server.export(project)) == sorted(f"E{n}" for n in range(50))
+
+
 def test_edge_2_verbose_answers_status_1_with_null_error(
     server: LiveServer, http: httpx.Client, project: Project
 ) -> None:
