@@ -297,8 +297,12 @@ def test_nothing_goes_wrong_in_the_browser_but_the_wrong_secret(ui_run: UIRun) -
     unexpected = [
         p
         for p in ui_run.problems
-        # The browser itself logs the 401 of the wrong secret as a console error.
-        if not (p["step"] == ui_run.wrong_secret_step and "401" in p["text"])
+        # The browser itself logs the 401 of the wrong secret as a console error, which on a busy
+        # machine arrives while the next steps wait for and read the alert.
+        if not (
+            ui_run.wrong_secret_step <= p["step"] <= ui_run.wrong_secret_step + 2
+            and "401" in p["text"]
+        )
     ]
 
     assert unexpected == []

@@ -168,7 +168,7 @@ async def _read(
         except AuthenticationError as exc:
             return import_error_response(401, str(exc))
 
-    if wire.payload_error is None and all(item == {} for item in wire.items):
+    if wire.payload_error is None and wire.items.count({}) == len(wire.items):
         wire.payload_error = DATA_MISSING
     if wire.payload_error is not None:
         if wire.is_strict:

@@ -245,7 +245,7 @@ def _as_records(parsed: Any, *, what: str) -> list[Any]:
             detail=f"{what} must be a JSON object or array, got {type(parsed).__name__}",
         )
     # `[]`, `{}` and `[{}]` carry nothing: Mixpanel answers them as missing data (edge case 23).
-    if all(record == {} for record in records):
+    if records.count({}) == len(records):
         raise PayloadError(MISSING_DATA, detail=f"{what} holds no records")
     return records
 
