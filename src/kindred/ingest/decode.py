@@ -86,9 +86,10 @@ def _unquote_percent(raw: bytes) -> bytes:
     """`unquote_to_bytes(raw)`, in C when every `%` starts a valid escape.
 
     The SDKs send `data` as URL-encoded JSON (a hundred escapes in a small event) or as base64
-    with `+`, `/` and `=` escaped, which unquote_to_bytes undoes one by one in Python. Spelt as `\\xHH` (backslashes doubled first),
-    they are Python's own byte escapes, which `codecs.escape_decode` undoes in one call; it refuses
-    an invalid one, which unquote_to_bytes keeps as it is.
+    with `+`, `/` and `=` escaped, which unquote_to_bytes undoes one by one in Python. Spelt as
+    `\\xHH` (backslashes doubled first), they are Python's own byte escapes, which
+    `codecs.escape_decode` undoes in one call; it refuses an invalid one, which unquote_to_bytes
+    keeps as it is.
     """
     try:
         return codecs.escape_decode(raw.replace(b"\\", b"\\\\").replace(b"%", b"\\x"))[0]
