@@ -84,15 +84,15 @@ def validate_event(
     assert endpoint in (Endpoint.TRACK, Endpoint.IMPORT), (
         f"events arrive on /track or /import, not {endpoint}"
     )
-    properties = item.get("properties") if isinstance(item, dict) else None
-    raw_insert_id = properties.get("$insert_id") if isinstance(properties, dict) else None
-    insert_id_for_errors = raw_insert_id if isinstance(raw_insert_id, str) else None
     try:
         return _validate(
             item, endpoint=endpoint, mode=mode, now_ms=now_ms, limits=limits, is_strict=is_strict
         )
     except RecordInvalid as exc:
-        return RecordError(index, insert_id_for_errors, exc.field, exc.message)
+        properties = item.get("properties") if isinstance(item, dict) else None
+        raw_insert_id = properties.get("$insert_id") if isinstance(properties, dict) else None
+        insert_id = raw_insert_id if isinstance(raw_insert_id, str) else None
+        return RecordError(index, insert_id, exc.field, exc.message)
 
 
 def _validate(
