@@ -49,7 +49,10 @@ class RecordError:
     message: str
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen, though nothing changes one (`dataclasses.replace` makes another): a frozen
+# dataclass sets each field through object.__setattr__, which made building one, once per event
+# on the ingest path, four times slower (0.89 against 0.22 µs).
+@dataclass(slots=True)
 class EventRecord:
     """A validated event, ready to store.
 
