@@ -334,38 +334,15 @@ class Pipeline:
         refusals: Counter[str] = Counter()
         entry_seq = self._next_seq
         try:
-            results = self._prepare_placed(placed, write, refusals)
+            first_seqs = [first_seq for first_seq, _ in placed]
+            results = self._prepare_batch(batch, write, refusals, first_seqs)
             if before_write is not None:
                 before_write()
-            self._mark_projects_with_data(batch)
-            self.store.write(write)
+            self._commit(batch, write)
         except Exception:
-            self._next_seq = entry_seq
-            for submission in batch:
-                # The engines ran ahead of the store: reload them from what was committed.
-                self.engines.forget(submission.project.id)
+            self._roll_back(batch, entry_seq)
             raise
         self._after_commit(batch, write, refusals, started)
-        return results
-
-    def _prepare_placed(
-        self,
-        placed: Sequence[tuple[int, Submission]],
-        write: WriteBatch,
-        refusals: Counter[str],
-    ) -> list[Answer]:
-        updates = _ProfileUpdater(self.store, self.limits)
-        results: list[Answer] = []
-        with self.engines.lock:
-            for first_seq, submission in placed:
-                if first_seq < self._next_seq:
-                    raise ValueError(
-                        f"seq {first_seq} is taken: the next free seq is {self._next_seq}"
-                    )
-                self._next_seq = first_seq
-                results.append(self._prepare(submission, write, updates, refusals))
-            self._add_overrides([submission for _, submission in placed], write)
-        updates.finish(write)
         return results
 
     # -- The writer -------------------------------------------------------------------------
@@ -425,30 +402,58 @@ class Pipeline:
     def _flush(self, batch: list[Submission]) -> None:
         started = time.perf_counter()
         write = WriteBatch()
-        results: list[Answer] = []
         refusals: Counter[str] = Counter()
         first_seq = self._next_seq
         try:
-            updates = _ProfileUpdater(self.store, self.limits)
-            with self.engines.lock:
-                for submission in batch:
-                    results.append(self._prepare(submission, write, updates, refusals))
-                self._add_overrides(batch, write)
-            updates.finish(write)
-            # Before the write, so that the mode of a project can never change once it has data.
-            self._mark_projects_with_data(batch)
-            self.store.write(write)
+            results = self._prepare_batch(batch, write, refusals)
+            self._commit(batch, write)
         except Exception as exc:
             logger.exception("flush of %d submissions failed; nothing was acknowledged", len(batch))
-            self._next_seq = first_seq
-            for submission in batch:
-                # The engines ran ahead of the store: reload them from what was committed.
-                self.engines.forget(submission.project.id)
+            self._roll_back(batch, first_seq)
             _answer(batch, [exc] * len(batch))
             return
 
         _answer(batch, results)
         self._after_commit(batch, write, refusals, started)
+
+    def _prepare_batch(
+        self,
+        batch: Sequence[Submission],
+        write: WriteBatch,
+        refusals: Counter[str],
+        first_seqs: Sequence[int] | None = None,
+    ) -> list[Answer]:
+        """Apply identity and profile updates to the engines and fill `write`; one answer each.
+
+        Events are numbered on from the next free seq, or (`first_seqs`, for `write_at`) each
+        submission's from its own, which must ascend and be free.
+        """
+        updates = _ProfileUpdater(self.store, self.limits)
+        results: list[Answer] = []
+        with self.engines.lock:
+            for n, submission in enumerate(batch):
+                if first_seqs is not None:
+                    if first_seqs[n] < self._next_seq:
+                        raise ValueError(
+                            f"seq {first_seqs[n]} is taken: the next free seq is {self._next_seq}"
+                        )
+                    self._next_seq = first_seqs[n]
+                results.append(self._prepare(submission, write, updates, refusals))
+            self._add_overrides(batch, write)
+        updates.finish(write)
+        return results
+
+    def _commit(self, batch: Sequence[Submission], write: WriteBatch) -> None:
+        # Marked before the write, so that the mode of a project can never change once it has data.
+        self._mark_projects_with_data(batch)
+        self.store.write(write)
+
+    def _roll_back(self, batch: Sequence[Submission], first_seq: int) -> None:
+        """After a failed write: number from `first_seq` again, and reload the engines, which
+        ran ahead of the store, from what was committed."""
+        self._next_seq = first_seq
+        for submission in batch:
+            self.engines.forget(submission.project.id)
 
     def _after_commit(
         self, batch: list[Submission], write: WriteBatch, refusals: Counter[str], started: float
@@ -469,7 +474,7 @@ class Pipeline:
             summary = ", ".join(f"{count} {code}" for code, count in refusals.most_common())
             logger.warning("refused identity inputs in this batch: %s", summary)
 
-    def _add_overrides(self, batch: list[Submission], write: WriteBatch) -> None:
+    def _add_overrides(self, batch: Sequence[Submission], write: WriteBatch) -> None:
         """Re-point the stored events of every id whose canonical id this flush changed."""
         projects = {submission.project.id: submission.project for submission in batch}
         for project in projects.values():
@@ -479,7 +484,7 @@ class Pipeline:
                 continue  # Legacy is never retroactive: events keep the id they resolved to.
             write.overrides.extend((project.id, i, engine.resolve(i)) for i in renamed)
 
-    def _mark_projects_with_data(self, batch: list[Submission]) -> None:
+    def _mark_projects_with_data(self, batch: Sequence[Submission]) -> None:
         for project_id in {submission.project.id for submission in batch}:
             if project_id not in self._projects_with_data:
                 self.meta.mark_has_data(project_id)
