@@ -5,13 +5,15 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-
-from starlette.requests import Request
+from typing import TYPE_CHECKING
 
 from kindred.api.ratelimit import RateLimiter
 from kindred.ingest.model import Limits
 from kindred.pipeline import Pipeline
 from kindred.storage.base import EventStore, MetadataStore, Project
+
+if TYPE_CHECKING:  # the CLI builds Services too, and need not import Starlette's request parsing
+    from starlette.requests import Request
 
 # A project found by token is trusted for this long before it is looked up again, so that a
 # project created or changed from the CLI is served within this delay.
