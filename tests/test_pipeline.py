@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 import pytest
 
+from kindred import pipeline as pipeline_module
 from kindred.identity import IdentityMode
 from kindred.ingest.model import EventRecord, ProfileUpdate
 from kindred.pipeline import Pipeline, Submission
 from kindred.storage.base import Project, WriteBatch
+from kindred.storage.errors import TransientStorageError
 from kindred.storage.memory import MemoryEventStore, MemoryMetadataStore
 
 T0_MS = 1_700_000_000_000
@@ -114,6 +116,46 @@ def test_a_failed_write_acknowledges_nothing_and_leaves_identity_as_stored(
 
     pipeline.submit_nowait(Submission(project, events=[identify])).result()
     assert pipeline.engines.get(project).resolve(device) == "U1"
+
+
+class SnapshotFailingStore(MemoryEventStore):
+    """A store whose snapshot saves fail, as a full disk would."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.attempts = 0
+
+    def save_identity_snapshot(
+        self, project_id: int, chunks: Iterable[bytes], *, last_seq: int
+    ) -> None:
+        self.attempts += 1
+        raise TransientStorageError("could not save the identity snapshot: disk full")
+
+
+def test_a_failed_periodic_snapshot_leaves_the_writer_running(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(pipeline_module, "SNAPSHOT_EVERY_ENTRIES", 2)
+    store = SnapshotFailingStore()
+    meta = MemoryMetadataStore()
+    running = Pipeline(store, meta, flush_interval_seconds=0)
+    running.start()
+    project = meta.create_project("p", token="t", secret="s", identity_mode=IdentityMode.ORIGINAL)
+    device = "00000000-0000-4000-8000-000000000001"
+    try:
+        for n in range(1, 7):  # six identity entries on the same two ids: the engine stays small
+            identify = event("$identify", "U1", n, **{"$identified_id": "U1", "$anon_id": device})
+            result = running.submit_nowait(Submission(project, events=[identify])).result(
+                timeout=10
+            )
+            assert result.events_stored == 1
+    finally:
+        with pytest.raises(TransientStorageError):
+            running.stop()  # the save on stopping reports its failure
+
+    # Due after entries 2, 4 and 6, then on stopping; not after every flush once due.
+    assert store.attempts == 4
+    assert [name for name, _ in stored_ids(store, project)] == ["$identify"] * 6
 
 
 def test_stopping_saves_identity_snapshots_that_the_next_start_loads(

@@ -40,6 +40,7 @@ from kindred.identity.profiles import profile_target
 from kindred.ingest.model import EventRecord, GroupUpdate, Limits, ProfileUpdate
 from kindred.ingest.profiles import apply_group_update, apply_profile_update
 from kindred.storage.base import EventStore, MetadataStore, Project, StoredProfile, WriteBatch
+from kindred.storage.errors import StorageError
 
 logger = logging.getLogger(__name__)
 
@@ -152,13 +153,21 @@ class IdentityEngines:
         engine = self._engines.get(project_id)
         due = max(SNAPSHOT_EVERY_ENTRIES, len(engine) if engine is not None else 0)
         if self._entries_since_snapshot[project_id] >= due:
-            self.save_snapshot(project_id)
+            try:
+                self.save_snapshot(project_id)
+            except StorageError:
+                # The entries are safe in the log, and a snapshot only shortens start-ups: try
+                # again after as many entries again, not after every flush.
+                logger.exception("saving the identity snapshot of project %d failed", project_id)
+                self._entries_since_snapshot[project_id] = 0
 
     def save_snapshot(self, project_id: int) -> None:
         engine = self._engines.get(project_id)
         if engine is None or engine.last_seq < 0:
             return
-        self._store.save_identity_snapshot(project_id, engine.snapshot(), last_seq=engine.last_seq)
+        self._store.save_identity_snapshot(
+            project_id, engine.snapshot_chunks(), last_seq=engine.last_seq
+        )
         self._entries_since_snapshot[project_id] = 0
 
     def save_all(self) -> None:
@@ -203,10 +212,10 @@ class _StoreIdentityLog:
     def entries_since(self, seq: int) -> Iterable[LogEntry]:
         return self._store.identity_entries_since(self._project_id, seq)
 
-    def save_snapshot(self, snapshot: bytes, *, last_seq: int) -> None:
-        self._store.save_identity_snapshot(self._project_id, snapshot, last_seq=last_seq)
+    def save_snapshot(self, chunks: Iterable[bytes], *, last_seq: int) -> None:
+        self._store.save_identity_snapshot(self._project_id, chunks, last_seq=last_seq)
 
-    def load_snapshot(self) -> bytes | None:
+    def load_snapshot(self) -> Iterable[bytes] | None:
         return self._store.load_identity_snapshot(self._project_id)
 
 

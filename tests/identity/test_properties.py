@@ -403,7 +403,11 @@ def test_snapshot_round_trip_answers_and_continues_identically(
     later = [dataclasses.replace(i, seq=i.seq + 1) for i in inputs[split:]]
     ids = all_ids(m, inputs)
 
-    restored = restore_engine(engine.snapshot())
+    chunk_bytes = data.draw(st.sampled_from([None, 1, 9, 64]))
+    if chunk_bytes is None:
+        restored = restore_engine(engine.snapshot())
+    else:
+        restored = restore_engine(engine.snapshot_chunks(chunk_bytes))
 
     assert (restored.mode, restored.last_seq, len(restored)) == (
         engine.mode,

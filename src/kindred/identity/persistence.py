@@ -22,16 +22,17 @@ class IdentityLog(Protocol):
 
     `append` must be durable before the caller acknowledges the entry. `entries_since(seq)` yields
     the entries whose `seq` is greater than `seq`, in arrival order. A snapshot saved with
-    `last_seq` holds every entry up to and including it.
+    `last_seq` holds every entry up to and including it. Snapshots come and go in chunks, in order:
+    a large one is never held whole.
     """
 
     def append(self, entry: LogEntry) -> None: ...
 
     def entries_since(self, seq: int) -> Iterable[LogEntry]: ...
 
-    def save_snapshot(self, snapshot: bytes, *, last_seq: int) -> None: ...
+    def save_snapshot(self, chunks: Iterable[bytes], *, last_seq: int) -> None: ...
 
-    def load_snapshot(self) -> bytes | None: ...
+    def load_snapshot(self) -> Iterable[bytes] | None: ...
 
 
 class InMemoryIdentityLog:
@@ -39,7 +40,7 @@ class InMemoryIdentityLog:
 
     def __init__(self) -> None:
         self.entries: list[LogEntry] = []
-        self.snapshot: bytes | None = None
+        self.snapshot: list[bytes] | None = None
         self.snapshot_seq = -1
 
     def append(self, entry: LogEntry) -> None:
@@ -48,10 +49,10 @@ class InMemoryIdentityLog:
     def entries_since(self, seq: int) -> Iterable[LogEntry]:
         return [entry for entry in self.entries if entry.seq > seq]
 
-    def save_snapshot(self, snapshot: bytes, *, last_seq: int) -> None:
-        self.snapshot, self.snapshot_seq = snapshot, last_seq
+    def save_snapshot(self, chunks: Iterable[bytes], *, last_seq: int) -> None:
+        self.snapshot, self.snapshot_seq = list(chunks), last_seq
 
-    def load_snapshot(self) -> bytes | None:
+    def load_snapshot(self) -> Iterable[bytes] | None:
         return self.snapshot
 
 
@@ -84,4 +85,4 @@ def load_engine(
 
 def checkpoint(engine: IdentityEngine, log: IdentityLog) -> None:
     """Save a snapshot of `engine`, so that the next start-up replays only what comes after."""
-    log.save_snapshot(engine.snapshot(), last_seq=engine.last_seq)
+    log.save_snapshot(engine.snapshot_chunks(), last_seq=engine.last_seq)

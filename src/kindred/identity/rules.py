@@ -8,6 +8,7 @@ order of checks are SPEC.md §3 as settled by SPEC-DECISIONS.md ("Identity").
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 
 from kindred.identity.engine import (
     APPLIED,
@@ -16,7 +17,7 @@ from kindred.identity.engine import (
     USED_AS_ALIAS,
     USED_AS_IDENTIFIED,
     IdentityEngine,
-    read_snapshot,
+    SnapshotReader,
 )
 from kindred.identity.model import DEVICE_PREFIX, IdentityMode, InputKind
 
@@ -216,7 +217,9 @@ _ENGINES: dict[IdentityMode, type[IdentityEngine]] = {
 }
 
 
-def restore_engine(data: bytes | memoryview) -> IdentityEngine:
-    """The engine whose `snapshot()` gave `data`, in the mode it was taken in."""
-    header, _ = read_snapshot(data)
-    return _ENGINES[IdentityMode(header["mode"])].from_snapshot(data)
+def restore_engine(snapshot: bytes | memoryview | Iterable[bytes]) -> IdentityEngine:
+    """The engine whose `snapshot()` or `snapshot_chunks()` gave `snapshot`, in the mode it was
+    taken in. Chunks are read one at a time, and may come straight from a store."""
+    reader = SnapshotReader(snapshot)
+    header = reader.header()
+    return _ENGINES[IdentityMode(header["mode"])].from_snapshot_reader(header, reader)

@@ -11,7 +11,7 @@ tests/storage/test_contract.py runs one suite against every backend.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -192,9 +192,15 @@ class EventStore(Protocol):
         ...
 
     def save_identity_snapshot(
-        self, project_id: int, snapshot: bytes, *, last_seq: int
-    ) -> None: ...
+        self, project_id: int, chunks: Iterable[bytes], *, last_seq: int
+    ) -> None:
+        """Replace the project's identity snapshot with `chunks`, taken in order; a failed save
+        leaves the previous snapshot in place."""
+        ...
 
-    def load_identity_snapshot(self, project_id: int) -> bytes | None: ...
+    def load_identity_snapshot(self, project_id: int) -> Iterator[bytes] | None:
+        """The chunks of the project's snapshot in order, read as they are taken; None if it
+        has none."""
+        ...
 
     def close(self) -> None: ...

@@ -18,8 +18,9 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from collections.abc import Callable, Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any, TypeVar
 
 import duckdb
@@ -31,6 +32,7 @@ from kindred.storage.base import IdentityEntry, StoredEvent, StoredProfile, Writ
 from kindred.storage.encoding import encode_properties
 from kindred.storage.errors import PermanentStorageError, TransientStorageError
 from kindred.storage.keys import id_key
+from kindred.storage.snapshot_files import SnapshotFiles
 
 logger = logging.getLogger(__name__)
 
@@ -187,6 +189,8 @@ class DuckDBEventStore:
         checkpoint_threshold_mb: int = CHECKPOINT_THRESHOLD_MB,
     ) -> None:
         self._path = os.fspath(path)
+        # Identity snapshots live in files beside the database (`SnapshotFiles` says why).
+        self._snapshots = SnapshotFiles(Path(self._path + ".identity"))
         self._lock = threading.Lock()  # guards the connection: opening cursors, closing
         self._write_lock = threading.Lock()
         self._is_closed = False
@@ -395,17 +399,26 @@ class DuckDBEventStore:
         action = f"read the identity log of project {project_id}"
         return self._stream(action, sql, [project_id, seq], _to_identity_entry)
 
-    def save_identity_snapshot(self, project_id: int, snapshot: bytes, *, last_seq: int) -> None:
+    def save_identity_snapshot(
+        self, project_id: int, chunks: Iterable[bytes], *, last_seq: int
+    ) -> None:
+        # The file first, then the row that makes it the snapshot (an empty `data`: the file up to
+        # `last_seq`; a row from before snapshot files holds the snapshot itself), then the rest.
+        self._snapshots.save(project_id, chunks, last_seq=last_seq)
         sql = "INSERT OR REPLACE INTO identity_snapshots VALUES (?, ?, ?)"
         action = f"save the identity snapshot of project {project_id}"
         with self._write_lock, self._cursor(action) as cursor:
-            cursor.execute(sql, [project_id, last_seq, snapshot])
+            cursor.execute(sql, [project_id, last_seq, b""])
+        self._snapshots.remove_others(project_id, last_seq)
 
-    def load_identity_snapshot(self, project_id: int) -> bytes | None:
-        sql = "SELECT data FROM identity_snapshots WHERE project_id = ?"
+    def load_identity_snapshot(self, project_id: int) -> Iterator[bytes] | None:
+        sql = "SELECT last_seq, data FROM identity_snapshots WHERE project_id = ?"
         with self._cursor(f"load the identity snapshot of project {project_id}") as cursor:
             row = cursor.execute(sql, [project_id]).fetchone()
-        return None if row is None else bytes(row[0])
+        if row is None:
+            return None
+        last_seq, data = int(row[0]), bytes(row[1])
+        return iter([data]) if data else self._snapshots.read(project_id, last_seq)
 
     def close(self) -> None:
         """Checkpoint (fold the write-ahead log into the file) and close. Idempotent."""

@@ -8,7 +8,7 @@ Thread-safe; nothing survives `close()`.
 from __future__ import annotations
 
 import threading
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from dataclasses import replace
 from typing import Any, NamedTuple, TypeVar
 
@@ -59,7 +59,7 @@ class MemoryEventStore:
         self._is_closed = False
         self._events: list[_Event] = []
         self._identity: dict[int, list[IdentityEntry]] = {}
-        self._snapshots: dict[int, bytes] = {}
+        self._snapshots: dict[int, list[bytes]] = {}
         self._profiles: dict[tuple[int, str], _Profile] = {}
         self._groups: dict[tuple[int, str, str], _Profile] = {}
         self._max_seq = -1
@@ -158,15 +158,19 @@ class MemoryEventStore:
             found = [e for e in self._identity.get(project_id, []) if e.seq > seq]
         return iter(sorted(found, key=lambda entry: entry.seq))
 
-    def save_identity_snapshot(self, project_id: int, snapshot: bytes, *, last_seq: int) -> None:
+    def save_identity_snapshot(
+        self, project_id: int, chunks: Iterable[bytes], *, last_seq: int
+    ) -> None:
+        saved = [bytes(chunk) for chunk in chunks]
         with self._lock:
             self._check_open()
-            self._snapshots[project_id] = bytes(snapshot)
+            self._snapshots[project_id] = saved
 
-    def load_identity_snapshot(self, project_id: int) -> bytes | None:
+    def load_identity_snapshot(self, project_id: int) -> Iterator[bytes] | None:
         with self._lock:
             self._check_open()
-            return self._snapshots.get(project_id)
+            chunks = self._snapshots.get(project_id)
+        return None if chunks is None else iter(chunks)
 
     def close(self) -> None:
         with self._lock:
