@@ -220,20 +220,40 @@ def _machine_ticks() -> tuple[int, int]:
 
 def _process_ticks(pid: int) -> int:
     try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return _stat_ticks(Path(f"/proc/{pid}/stat"))
     except FileNotFoundError:
         return 0
+
+
+def _thread_ticks(pid: int) -> dict[int, int]:
+    """Clock ticks used so far by each thread of a process, by thread id."""
+    ticks = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            ticks[int(task.name)] = _stat_ticks(task / "stat")
+        except FileNotFoundError:
+            continue  # the thread ended
+    return ticks
+
+
+def _stat_ticks(path: Path) -> int:
+    fields = path.read_text().rsplit(")", 1)[1].split()
     return int(fields[11]) + int(fields[12])  # utime + stime
 
 
 class CpuMeter:
     """CPU use during a measurement: the machine's, ours (this process, its waited children and
-    the servers it names) and everyone else's, each as a share of all cores; and how many cores
-    the named servers kept busy."""
+    the servers it names) and everyone else's, each as a share of all cores; how many cores the
+    named servers kept busy; and, for the first of them, how busy its threads were.
+
+    Threads are told apart by what they did, not by name (all of kindred's are "python"): the
+    process's first thread runs the event loop, and under load its busiest other thread is the
+    pipeline's writer."""
 
     def __init__(self, *pids: int) -> None:
         self.pids = pids
         self.start = self._read()
+        self.start_threads = _thread_ticks(pids[0]) if pids else {}
         self.started = time.perf_counter()
 
     def _read(self) -> tuple[float, float, float, float]:
@@ -244,17 +264,36 @@ class CpuMeter:
         ours = (times.user + times.system + times.children_user + times.children_system) * tick
         return busy, total, ours + servers, servers / tick
 
-    def stop(self) -> dict[str, float]:
+    def stop(self) -> dict[str, Any]:
         end = self._read()
+        seconds = time.perf_counter() - self.started
         busy, total, ours, server_s = (e - s for e, s in zip(end, self.start, strict=True))
         total = max(total, 1)
-        return {
+        figures: dict[str, Any] = {
             "machine_busy_pct": round(100 * busy / total, 1),
             "ours_pct": round(100 * ours / total, 1),
             "others_pct": round(max(0.0, 100 * (busy - ours) / total), 1),
             "server_cpu_s": round(server_s, 2),
-            "server_cores": round(server_s / (time.perf_counter() - self.started), 2),
+            "server_cores": round(server_s / seconds, 2),
         }
+        if self.pids:
+            figures["server_threads_pct"] = self._thread_shares(seconds)
+        return figures
+
+    def _thread_shares(self, seconds: float) -> dict[str, float]:
+        """Each thread's share of one core: the first thread's, the busiest other's, the rest's."""
+        pid, tick = self.pids[0], os.sysconf("SC_CLK_TCK")
+        used = {
+            tid: ticks - self.start_threads.get(tid, 0) for tid, ticks in _thread_ticks(pid).items()
+        }
+        first = used.pop(pid, 0)
+        busiest = max(used.values(), default=0)
+        rest = sum(used.values()) - busiest
+
+        def pct(ticks: int) -> float:
+            return round(100 * ticks / tick / seconds, 1)
+
+        return {"first": pct(first), "busiest_other": pct(busiest), "rest": pct(rest)}
 
 
 def wait_until_idle(max_seconds: float, threshold_pct: float = 10.0) -> float:
@@ -264,7 +303,7 @@ def wait_until_idle(max_seconds: float, threshold_pct: float = 10.0) -> float:
     while True:
         meter = CpuMeter()
         time.sleep(3.0)
-        busy = meter.stop()["machine_busy_pct"]
+        busy = float(meter.stop()["machine_busy_pct"])
         if busy <= threshold_pct or time.monotonic() >= deadline:
             return busy
         log(f"machine {busy:.0f}% busy; waiting for it to quiet down")
@@ -288,6 +327,23 @@ class Server:
     def output(self) -> str:
         return self.stdout_path.read_text(errors="replace")
 
+    def log_size(self) -> int:
+        return self.stderr_path.stat().st_size
+
+    def flushes_since(self, offset: int) -> dict[str, float] | None:
+        """The median events and milliseconds of the pipeline's flushes logged after `offset`."""
+        with self.stderr_path.open("rb") as file:
+            file.seek(offset)
+            text = file.read().decode(errors="replace")
+        flushes = [(int(m[1]), float(m[2])) for m in FLUSH_LINE.finditer(text)]
+        if not flushes:
+            return None
+        return {
+            "count": len(flushes),
+            "events_median": statistics.median(n for n, _ in flushes),
+            "ms_median": statistics.median(ms for _, ms in flushes),
+        }
+
     def stop(self) -> None:
         """SIGINT, as Ctrl-C would: uvicorn shuts down, kindred flushes and checkpoints."""
         if self.process.poll() is None:
@@ -303,6 +359,8 @@ class Server:
 
 
 RUNNING: list[Server] = []
+# kindred.pipeline's INFO line for each flush.
+FLUSH_LINE = re.compile(r"flushed (\d+) events, .* in ([\d.]+) ms")
 
 
 def start_server(name: str, args: Sequence[str], workdir: Path, port: int) -> Server:
@@ -567,9 +625,11 @@ def part_import(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         log(f"/import: {len(bodies)} bodies of ~{body_mb:.2f} MB, {args.clients} clients")
         profiler = Profiler(args.profile, server.pid, "import")
         wait_until_idle(args.wait_idle)
+        log_size = server.log_size()
         meter = CpuMeter(server.pid)
         run = post_batches(server.port, credentials, bodies, args.clients)
         cpu = meter.stop()
+        flushes = server.flushes_since(log_size)
         profile = profiler.stop()
         rss, _ = rss_mb(server.pid)
     finally:
@@ -591,6 +651,7 @@ def part_import(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         "batch_ms_max": max(run.batch_ms),
         "server_rss_mb": rss,
         "cpu": cpu,
+        "flushes": flushes,
         "floor_cpu": floor_cpu,
         "floor_events_per_s": floor.rate,
         "floor_batch_ms_median": statistics.median(floor.batch_ms),
@@ -701,9 +762,11 @@ def track_load(server: Server, script: Path, args: argparse.Namespace, name: str
     run_wrk(server.port, script, args.track_warmup, args.track_connections)
     profiler = Profiler(args.profile if name == "kindred" else None, server.pid, "track")
     wait_until_idle(args.wait_idle)
+    log_size = server.log_size()
     meter = CpuMeter(server.pid)
     figures = run_wrk(server.port, script, args.track_seconds, args.track_connections)
     figures["cpu"] = meter.stop()
+    figures["flushes"] = server.flushes_since(log_size)
     figures["profile"] = profiler.stop()
     figures["server_rss_mb"] = rss_mb(server.pid)[0]
     if figures["bad"] or figures["socket_errors"]:
@@ -1020,6 +1083,29 @@ def cpu_shares(results: dict[str, Any]) -> dict[str, dict[str, float]]:
     return shares
 
 
+def print_servers(results: dict[str, Any]) -> None:
+    """How busy the kindred server's threads were, and what its flushes held."""
+    measured = {
+        "/import": results.get("import", {}),
+        "/track": results.get("track", {}).get("kindred", {}),
+    }
+    for name, figures in measured.items():
+        threads = figures.get("cpu", {}).get("server_threads_pct")
+        if not threads:
+            continue
+        line = (
+            f"kindred under {name}, share of one core: event loop {threads['first']:.0f}%, "
+            f"writer {threads['busiest_other']:.0f}%, other threads {threads['rest']:.0f}%"
+        )
+        flushes = figures.get("flushes")
+        if flushes:
+            line += (
+                f"; {flushes['count']:,} flushes, median {flushes['events_median']:,.0f} events "
+                f"in {flushes['ms_median']:.1f} ms"
+            )
+        print(line)
+
+
 def print_profiles(results: dict[str, Any]) -> None:
     profiles = {
         "/import": results.get("import", {}).get("profile"),
@@ -1205,13 +1291,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
     for name in REPEATABLE:
         if len(results.get(name, {}).get("runs", [])) > 1:
-            figures = ", ".join(
+            listed = ", ".join(
                 f"{run['kindred']:,.0f} / {run['baseline']:,.0f} = {run['ratio']:.2f}"
                 for run in results[name]["runs"]
             )
-            print(
-                f"{name} runs (kindred / baseline = ratio; the table shows the median): {figures}"
-            )
+            print(f"{name} runs (kindred / baseline = ratio; the table shows the median): {listed}")
     shares = cpu_shares(results)
     if shares:
         print(
@@ -1220,6 +1304,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         if any(cpu["others_pct"] > 5 for cpu in shares.values()):
             print("WARNING: the machine was not idle; figures may be low, run again")
+    print_servers(results)
     print_profiles(results)
     print("time per part: " + ", ".join(f"{k} {v:.0f} s" for k, v in timings.items()))
     failed = [row.metric for row in rows if row.passed is False]
