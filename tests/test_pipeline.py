@@ -175,6 +175,32 @@ def test_stopping_saves_identity_snapshots_that_the_next_start_loads(
     assert second.engines.get(project).resolve(device) == "U1"
 
 
+class CutShortSnapshotStore(MemoryEventStore):
+    """A store whose snapshots come back without their last chunk, as from a damaged disk."""
+
+    def load_identity_snapshot(self, project_id: int) -> Iterator[bytes] | None:
+        chunks = super().load_identity_snapshot(project_id)
+        return None if chunks is None else iter(list(chunks)[:-1])
+
+
+def test_a_snapshot_cut_short_is_replaced_by_the_log_with_a_warning(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    store, meta = CutShortSnapshotStore(), MemoryMetadataStore()
+    first = Pipeline(store, meta, flush_interval_seconds=0)
+    first.start()
+    project = meta.create_project("p", token="t", secret="s", identity_mode=IdentityMode.ORIGINAL)
+    device = "00000000-0000-4000-8000-000000000004"
+    identify = event("$identify", "U1", 1, **{"$identified_id": "U1", "$anon_id": device})
+    first.submit_nowait(Submission(project, events=[identify])).result(timeout=10)
+    first.stop()
+
+    second = Pipeline(store, meta, flush_interval_seconds=0)
+    with caplog.at_level("WARNING", logger="kindred.pipeline"):
+        assert second.engines.get(project).resolve(device) == "U1"
+    assert "cut short" in caplog.text and "replaying its identity log" in caplog.text
+
+
 def test_events_carry_their_person_and_a_merge_re_points_the_ids_it_renamed(
     pipeline: Pipeline, store: FailingOnceStore
 ) -> None:

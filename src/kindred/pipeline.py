@@ -181,8 +181,14 @@ class IdentityEngines:
             engine = load_engine(
                 log, project.identity_mode, max_cluster_size=self._max_cluster_size
             )
-        except ValueError:
-            # A snapshot from another mode: the project changed mode while empty. Rebuild.
+        except ValueError as exc:
+            # A snapshot from another mode (the project changed mode while empty), or one cut
+            # short or unreadable: the log holds every entry, so rebuild from it.
+            logger.warning(
+                "identity snapshot of project %d not used (%s); replaying its identity log",
+                project.id,
+                exc,
+            )
             engine = new_engine(project.identity_mode, max_cluster_size=self._max_cluster_size)
             for entry in self._store.identity_entries_since(project.id, -1):
                 apply_entry(engine, entry)
