@@ -24,6 +24,7 @@ import click
 import orjson
 
 from kindred.api.services import Services
+from kindred.cli.interpreter import collect_garbage_less_often
 from kindred.errors import ConfigError
 from kindred.identity import IdentityEngine, IdentityMode
 from kindred.ingest.events import validate_event
@@ -82,6 +83,7 @@ def import_events(
         services.store.close()
         raise click.ClickException(f"no project named {project_name!r}; see `kindred project list`")
 
+    collect_garbage_less_often()
     started = time.perf_counter()
     try:
         imported, rejected = import_files(files, project, services, is_bulk=is_bulk)

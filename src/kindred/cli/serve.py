@@ -10,6 +10,7 @@ import click
 import uvicorn
 
 from kindred.app import create_app
+from kindred.cli.interpreter import collect_garbage_less_often
 from kindred.errors import ConfigError
 from kindred.server import build_services, ensure_default_project
 from kindred.settings import Settings
@@ -56,6 +57,7 @@ def serve(data_dir: Path | None, host: str | None, port: int | None) -> None:
     # every DuckDB call and must win it back from a busy loop, which by default takes up to 5 ms
     # each time: several such waits per flush left every /track request waiting on them.
     sys.setswitchinterval(GIL_SWITCH_INTERVAL_SECONDS)
+    collect_garbage_less_often()
     try:
         # kindred never reads client addresses, so uvicorn's proxy-header rewriting is skipped.
         uvicorn.run(
