@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import pytest
@@ -46,7 +47,18 @@ def validate(
     limits: Limits = LIMITS,
     index: int = 0,
 ) -> EventRecord | RecordError | None:
-    return validate_event(item, index, endpoint=endpoint, mode=mode, now_ms=NOW_MS, limits=limits)
+    """`validate_event`, checked to give the same answer when it may reuse the item's dict."""
+    sent = copy.deepcopy(item)
+    result = validate_event(item, index, endpoint=endpoint, mode=mode, now_ms=NOW_MS, limits=limits)
+    assert item == sent, "without may_reuse, validation must leave the item as it was"
+
+    reused = validate_event(
+        sent, index, endpoint=endpoint, mode=mode, now_ms=NOW_MS, limits=limits, may_reuse=True
+    )
+    assert reused == result
+    if isinstance(result, EventRecord) and isinstance(reused, EventRecord):
+        assert list(reused.properties.items()) == list(result.properties.items())  # key order too
+    return result
 
 
 def accepted(item: Any, endpoint: Endpoint = TRACK, **kwargs: Any) -> EventRecord:
@@ -197,6 +209,40 @@ def test_lifted_fields_leave_properties_and_server_properties_arrive() -> None:
     record = accepted(item, IMPORT)
 
     assert record.properties == {"kept": 1, "$import": True, "mp_processing_time_ms": NOW_MS}
+
+
+def test_may_reuse_keeps_the_items_dict_only_when_no_property_changes() -> None:
+    plain = importable(distinct_id="u1", plan="pro", n=3)
+    long_value = importable(distinct_id="u1", plan="p" * 300)
+
+    kept = validate_event(
+        plain, 0, endpoint=IMPORT, mode=ORIGINAL, now_ms=NOW_MS, limits=LIMITS, may_reuse=True
+    )
+    copied = validate_event(
+        long_value, 0, endpoint=IMPORT, mode=ORIGINAL, now_ms=NOW_MS, limits=LIMITS, may_reuse=True
+    )
+
+    assert isinstance(kept, EventRecord) and isinstance(copied, EventRecord)
+    assert kept.properties is plain["properties"]
+    assert list(kept.properties) == ["plan", "n", "$import", "mp_processing_time_ms"]
+    assert copied.properties is not long_value["properties"]
+    assert long_value["properties"]["plan"] == "p" * 300  # the item is left as it was sent
+    assert copied.properties["plan"] == "p" * 255
+
+
+def test_a_refusal_with_may_reuse_still_echoes_the_insert_id() -> None:
+    item = importable(distinct_id="u\udcff")  # a byte that was not UTF-8, as decode.py leaves it
+
+    result = validate_event(
+        item, 4, endpoint=IMPORT, mode=ORIGINAL, now_ms=NOW_MS, limits=LIMITS, may_reuse=True
+    )
+
+    assert isinstance(result, RecordError)
+    assert (result.index, result.insert_id, result.field) == (
+        4,
+        INSERT_ID,
+        "properties.distinct_id",
+    )
 
 
 @pytest.mark.parametrize(

@@ -68,6 +68,7 @@ async def track(request: Request) -> Response:
             mode=project.identity_mode,
             now_ms=now_ms,
             limits=services.limits,
+            may_reuse=True,  # the items were decoded for this request alone
         )
         if isinstance(result, RecordError):
             errors.append(result)
@@ -112,6 +113,7 @@ async def batch_import(request: Request) -> Response:
             now_ms=now_ms,
             limits=services.limits,
             is_strict=wire.is_strict,
+            may_reuse=True,
         )
         if isinstance(result, RecordError):
             errors.append(result)

@@ -141,6 +141,7 @@ def _import_file(path: Path, project: Project, services: Any) -> tuple[int, int]
                     now_ms=now_ms,
                     limits=services.limits,
                     is_strict=False,
+                    may_reuse=True,
                 )
                 if isinstance(result, RecordError):
                     rejected += 1
@@ -378,6 +379,7 @@ class _OtherRows:
                 now_ms=self.job.rules.now_ms,
                 limits=self.job.rules.limits,
                 is_strict=False,
+                may_reuse=True,
             )
             if isinstance(result, RecordError):
                 rejected += 1

@@ -73,6 +73,7 @@ def validate_event(
     now_ms: int,
     limits: Limits,
     is_strict: bool = True,
+    may_reuse: bool = False,
 ) -> EventRecord | RecordError | None:
     """Validate and normalise the event at `index` of a /track or /import payload.
 
@@ -80,13 +81,24 @@ def validate_event(
     lookback. A RecordError carries the `failed_records` entry of `/import?strict=1`.
     `is_strict=False` lets a non-strict /import event without `$insert_id` in, undeduplicated:
     the official Node SDK's import() sends none (CLIENTS.md §3.2), and its data must not be lost.
+
+    `may_reuse=True` lets an accepted record take `item`'s properties dict, changed in place,
+    when validation would copy every property unchanged. For callers that decoded `item`
+    themselves and drop it afterwards: it spares building and freeing a dict per event, a tenth
+    of validation's time.
     """
     assert endpoint in (Endpoint.TRACK, Endpoint.IMPORT), (
         f"events arrive on /track or /import, not {endpoint}"
     )
     try:
         return _validate(
-            item, endpoint=endpoint, mode=mode, now_ms=now_ms, limits=limits, is_strict=is_strict
+            item,
+            endpoint=endpoint,
+            mode=mode,
+            now_ms=now_ms,
+            limits=limits,
+            is_strict=is_strict,
+            may_reuse=may_reuse,
         )
     except RecordInvalid as exc:
         properties = item.get("properties") if isinstance(item, dict) else None
@@ -103,6 +115,7 @@ def _validate(
     now_ms: int,
     limits: Limits,
     is_strict: bool,
+    may_reuse: bool,
 ) -> EventRecord | None:
     if not isinstance(item, dict):
         raise RecordInvalid(
@@ -136,15 +149,16 @@ def _validate(
     is_insert_id_required = endpoint is Endpoint.IMPORT and is_strict and not is_identity_event
     insert_id = _insert_id(properties.get("$insert_id"), is_insert_id_required, limits)
     distinct_id, derived = _distinct_id(event, properties, mode)
+    for text, path in ((event, "event"), (distinct_id, "properties.distinct_id")):
+        if not text.isascii():
+            _check_utf8(text, path)
 
-    cleaned = _clean_properties(properties, limits)
+    # The last check: a refusal must find `properties` as sent, to echo its `$insert_id`.
+    cleaned = _clean_properties(properties, limits, may_reuse=may_reuse)
     cleaned.update(derived)
     if endpoint is Endpoint.IMPORT:
         cleaned["$import"] = True
     cleaned["mp_processing_time_ms"] = now_ms
-    for text, path in ((event, "event"), (distinct_id, "properties.distinct_id")):
-        if not text.isascii():
-            _check_utf8(text, path)
     return EventRecord(event[: limits.max_string_chars], distinct_id, time_ms, insert_id, cleaned)
 
 
@@ -270,7 +284,13 @@ def _distinct_id(
     return distinct_id, derived
 
 
-def _clean_properties(properties: dict[str, Any], limits: Limits) -> dict[str, Any]:
+def _clean_properties(
+    properties: dict[str, Any], limits: Limits, *, may_reuse: bool
+) -> dict[str, Any]:
+    """The properties to store: without the lifted ones, strings cut, nesting checked.
+
+    With `may_reuse`, `properties` itself when nothing else changes, less the lifted ones.
+    """
     if len(properties) >= limits.max_properties:
         raise RecordInvalid(
             "properties",
@@ -278,6 +298,11 @@ def _clean_properties(properties: dict[str, Any], limits: Limits) -> dict[str, A
             f"{limits.max_properties}: drop some, or combine related ones into an object",
         )
     max_chars = limits.max_string_chars
+    if may_reuse and _is_kept_whole(properties, max_chars):
+        for name in _LIFTED:
+            properties.pop(name, None)
+        return properties
+
     cleaned: dict[str, Any] = {}
     for name, value in properties.items():
         if name in _LIFTED:
@@ -301,6 +326,25 @@ def _clean_properties(properties: dict[str, Any], limits: Limits) -> dict[str, A
 
 
 _PLAIN_SCALARS = (int, float, bool)
+
+
+def _is_kept_whole(properties: dict[str, Any], max_chars: int) -> bool:
+    """Whether cleaning keeps every property as it is: short ASCII names, and values that are
+    short ASCII strings or plain scalars (the fast path of `_clean_properties`'s loop)."""
+    for name, value in properties.items():
+        if not (
+            len(name) <= max_chars
+            and name.isascii()
+            and (
+                type(value) is str
+                and value.isascii()
+                and len(value) <= max_chars
+                or value is None
+                or type(value) in _PLAIN_SCALARS
+            )
+        ):
+            return False
+    return True
 
 
 def _check_utf8(text: str, path: str) -> None:
