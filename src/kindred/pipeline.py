@@ -518,10 +518,17 @@ class Pipeline:
         if isinstance(unmerges, UnknownInsertIdError):
             return unmerges
 
+        mode = project.identity_mode
         for record in submission.events:
             seq = self._next_seq
             self._next_seq += 1
-            record = self._apply_identity(engine, project, record, seq, submission, write, refusals)
+            # Skipped for most events, which carry no identity and keep their id (not Legacy).
+            if mode is IdentityMode.LEGACY or may_carry_identity(
+                mode, record.event, record.properties
+            ):
+                record = self._apply_identity(
+                    engine, project, record, seq, submission, write, refusals
+                )
             write.events.append((project.id, seq, record))
             person = engine.resolve(record.distinct_id)
             if person != record.distinct_id:
