@@ -442,14 +442,17 @@ class Profiler:
     the functions with the most samples, self and inclusive, into the results.
     """
 
-    def __init__(self, directory: Path | None, pid: int, name: str) -> None:
+    def __init__(self, directory: Path | None, pid: int, name: str, *, gil: bool = False) -> None:
         self.process: subprocess.Popen[bytes] | None = None
         self.output = Path(directory or ".") / f"{name}.txt"
+        self.gil = gil
         if directory is None:
             return
         directory.mkdir(parents=True, exist_ok=True)
         command = ["py-spy", "record", "--pid", str(pid), "--nonblocking", "--format", "raw"]
-        command += ["-o", str(self.output)]
+        command += ["--rate", str(PROFILE_RATE), "-o", str(self.output)]
+        if gil:
+            command.append("--gil")
         self.process = subprocess.Popen(
             command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )
@@ -461,8 +464,15 @@ class Profiler:
             return None
         self.process.send_signal(signal.SIGINT)
         self.process.wait(60)
-        return summarize_stacks(self.output)
+        profile = summarize_stacks(self.output)
+        if self.gil:
+            # Only the thread holding the GIL is sampled, so the samples measure how long it was held.
+            profile["gil_held_s"] = profile["samples"] / PROFILE_RATE
+        return profile
 
+
+# py-spy's samples per second (its default is 100).
+PROFILE_RATE = 500
 
 WRITER_FRAMES = (
     "Pipeline._run ",
@@ -623,7 +633,7 @@ def part_import(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     try:
         post_batches(server.port, credentials, warmup, args.clients)
         log(f"/import: {len(bodies)} bodies of ~{body_mb:.2f} MB, {args.clients} clients")
-        profiler = Profiler(args.profile, server.pid, "import")
+        profiler = Profiler(args.profile, server.pid, "import", gil=args.profile_gil)
         wait_until_idle(args.wait_idle)
         log_size = server.log_size()
         meter = CpuMeter(server.pid)
@@ -760,7 +770,9 @@ def run_wrk(port: int, script: Path, seconds: float, connections: int) -> dict[s
 
 def track_load(server: Server, script: Path, args: argparse.Namespace, name: str) -> dict[str, Any]:
     run_wrk(server.port, script, args.track_warmup, args.track_connections)
-    profiler = Profiler(args.profile if name == "kindred" else None, server.pid, "track")
+    # The bare app is profiled only for --profile-gil, whose figure per request it puts beside ours.
+    directory = args.profile if name == "kindred" or args.profile_gil else None
+    profiler = Profiler(directory, server.pid, f"track-{name}", gil=args.profile_gil)
     wait_until_idle(args.wait_idle)
     log_size = server.log_size()
     meter = CpuMeter(server.pid)
@@ -1106,6 +1118,24 @@ def print_servers(results: dict[str, Any]) -> None:
         print(line)
 
 
+def print_gil_held(results: dict[str, Any]) -> None:
+    """With --profile-gil: how long the GIL was held per event or request, and how busy it was."""
+    imported = results.get("import", {})
+    runs = [("/import", "event", imported, imported.get("events"), imported.get("seconds"))]
+    for name in ("kindred", "baseline"):
+        figures = results.get("track", {}).get(name, {})
+        seconds = figures["duration_us"] / 1e6 if figures else None
+        runs.append((f"/track, {name}", "request", figures, figures.get("requests"), seconds))
+    for label, unit, figures, count, seconds in runs:
+        held = (figures.get("profile") or {}).get("gil_held_s")
+        if held is None or not count or not seconds:
+            continue
+        print(
+            f"GIL held under {label}: {held / count * 1e6:.1f} us per {unit}, "
+            f"{100 * held / seconds:.0f}% of the time"
+        )
+
+
 def print_profiles(results: dict[str, Any]) -> None:
     profiles = {
         "/import": results.get("import", {}).get("profile"),
@@ -1192,6 +1222,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--profile",
         type=Path,
         help="py-spy the kindred server under /import and /track; stacks go here",
+    )
+    parser.add_argument(
+        "--profile-gil",
+        action="store_true",
+        help="with --profile, sample only the thread holding the GIL, and print how long it was "
+        "held per event or request (the bare /track app is profiled too)",
     )
     args = parser.parse_args(argv)
     defaults = {
@@ -1305,6 +1341,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if any(cpu["others_pct"] > 5 for cpu in shares.values()):
             print("WARNING: the machine was not idle; figures may be low, run again")
     print_servers(results)
+    print_gil_held(results)
     print_profiles(results)
     print("time per part: " + ", ".join(f"{k} {v:.0f} s" for k, v in timings.items()))
     failed = [row.metric for row in rows if row.passed is False]
