@@ -11,6 +11,7 @@ retries, and `$insert_id` makes the retry harmless (SPEC-DECISIONS.md, "Durabili
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import queue
 import threading
@@ -287,6 +288,7 @@ class Pipeline:
         """Queue a submission and wait until it is durable."""
         if not len(submission):
             return SubmissionResult(0)
+        _encode_properties(submission)
         submission.waiter = asyncio.get_running_loop().create_future()
         self._queue.put(submission)
         return await submission.waiter
@@ -307,6 +309,7 @@ class Pipeline:
         if not len(submission):
             submission.done.set_result(SubmissionResult(0))
         else:
+            _encode_properties(submission)
             self._queue.put(submission)
         return submission.done
 
@@ -636,6 +639,18 @@ class Pipeline:
 
 
 Answer = SubmissionResult | Exception
+
+
+def _encode_properties(submission: Submission) -> None:
+    """Encode the events' properties as JSON now, on the submitting thread.
+
+    Under load the writer is the stage every event waits on, while the event loop has time to
+    spare: this moves a microsecond per event from the one to the other.
+    """
+    # Properties that are not JSON are left to the store, which refuses the batch naming the event.
+    with contextlib.suppress(TypeError):
+        for record in submission.events:
+            record.properties_json()
 
 
 def _answer(batch: list[Submission], answers: Sequence[Answer]) -> None:

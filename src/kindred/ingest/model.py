@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+import orjson
+
 
 class Endpoint(StrEnum):
     """Where a record arrived; the rules differ (SPEC.md §1-2)."""
@@ -68,6 +70,19 @@ class EventRecord:
     time_ms: int
     insert_id: str
     properties: dict[str, Any] = field(default_factory=dict)
+    # `properties_json()` once computed. A record made by `dataclasses.replace` starts without it.
+    _properties_json: str | None = field(default=None, init=False, repr=False, compare=False)
+
+    def properties_json(self) -> str:
+        """`properties` as JSON text, encoded on the first call; TypeError if they are not JSON.
+
+        The pipeline calls it on the thread that submits the record, so that its writer, the
+        one thread every event passes through, finds the text ready.
+        """
+        text = self._properties_json
+        if text is None:
+            text = self._properties_json = orjson.dumps(self.properties).decode()
+        return text
 
 
 PROFILE_OPERATIONS = (

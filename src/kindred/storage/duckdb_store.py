@@ -493,9 +493,14 @@ def _event_statement(
             {"p": p, "s": s, "e": r.event, "d": r.distinct_id, "t": r.time_ms, "i": r.insert_id,
              "k": k, "q": q}
         )  # fmt: skip
-    properties = encode_properties(
-        [record.properties for _, _, record in events], lambda i: f"event seq {events[i][1]}"
-    )
+    try:
+        properties = [record.properties_json() for _, _, record in events]
+    except TypeError:
+        # Raises PermanentStorageError naming the event.
+        encode_properties(
+            [record.properties for _, _, record in events], lambda i: f"event seq {events[i][1]}"
+        )
+        raise
     return INSERT_EVENTS, [orjson.dumps(fields).decode(), properties]
 
 
