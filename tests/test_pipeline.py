@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Iterator
+from dataclasses import replace
 
 import pytest
 
@@ -13,6 +14,7 @@ from kindred.ingest.model import EventRecord, ProfileUpdate
 from kindred.pipeline import Pipeline, Submission
 from kindred.storage.base import Project, WriteBatch
 from kindred.storage.errors import TransientStorageError
+from kindred.storage.keys import id_key
 from kindred.storage.memory import MemoryEventStore, MemoryMetadataStore
 
 T0_MS = 1_700_000_000_000
@@ -220,6 +222,29 @@ def test_events_carry_their_person_and_a_merge_re_points_the_ids_it_renamed(
     # A superset is harmless: U1 is re-pointed at itself.
     assert (project.id, device, "U1") in second.overrides
     assert {person for _, _, person in second.overrides} == {"U1"}
+
+
+def test_the_submitting_thread_encodes_properties_and_keys_ahead_of_the_writer(
+    pipeline: Pipeline, store: FailingOnceStore
+) -> None:
+    project = project_in(pipeline, IdentityMode.ORIGINAL)
+    events = [event("Viewed", "u1", 1, plan="pro"), event("Viewed", "u2", 2), event("Left", "", 3)]
+    submission = Submission(project, events=events)
+
+    pipeline.submit_nowait(submission).result()
+
+    (batch,) = store.batches
+    assert batch.id_keys == {"u1": id_key("u1"), "u2": id_key("u2"), "": 0}
+    assert [record._properties_json for record in events] == ['{"plan":"pro"}', "{}", "{}"]
+
+
+def test_a_replaced_record_encodes_its_own_properties() -> None:
+    record = event("Viewed", "u1", 1, plan="pro")
+    assert record.properties_json() == '{"plan":"pro"}'
+
+    changed = replace(record, properties={"plan": "team"})
+
+    assert changed.properties_json() == '{"plan":"team"}'
 
 
 def test_legacy_writes_no_overrides_since_its_aliases_are_not_retroactive(

@@ -42,6 +42,7 @@ from kindred.ingest.model import EventRecord, GroupUpdate, Limits, ProfileUpdate
 from kindred.ingest.profiles import apply_group_update, apply_profile_update
 from kindred.storage.base import EventStore, MetadataStore, Project, StoredProfile, WriteBatch
 from kindred.storage.errors import StorageError
+from kindred.storage.keys import id_key
 
 logger = logging.getLogger(__name__)
 
@@ -70,6 +71,8 @@ class Submission:
     via_import: bool = False
     # The `$insert_id`s of identity inputs to withdraw (unmerges), applied before the events.
     withdrawals: list[str] = field(default_factory=list)
+    # The keys (kindred.storage.keys) of the events' ids, computed on the submitting thread.
+    id_keys: dict[str, int] = field(default_factory=dict)
     # Who waits for the answer: a coroutine (`waiter`, set by submit()) or a thread (`done`,
     # set by submit_nowait()).
     waiter: asyncio.Future[SubmissionResult] | None = None
@@ -288,7 +291,7 @@ class Pipeline:
         """Queue a submission and wait until it is durable."""
         if not len(submission):
             return SubmissionResult(0)
-        _encode_properties(submission)
+        _encode_ahead(submission)
         submission.waiter = asyncio.get_running_loop().create_future()
         self._queue.put(submission)
         return await submission.waiter
@@ -309,7 +312,7 @@ class Pipeline:
         if not len(submission):
             submission.done.set_result(SubmissionResult(0))
         else:
-            _encode_properties(submission)
+            _encode_ahead(submission)
             self._queue.put(submission)
         return submission.done
 
@@ -521,6 +524,7 @@ class Pipeline:
         if isinstance(unmerges, UnknownInsertIdError):
             return unmerges
 
+        write.id_keys.update(submission.id_keys)
         mode = project.identity_mode
         for record in submission.events:
             seq = self._next_seq
@@ -641,12 +645,17 @@ class Pipeline:
 Answer = SubmissionResult | Exception
 
 
-def _encode_properties(submission: Submission) -> None:
-    """Encode the events' properties as JSON now, on the submitting thread.
+def _encode_ahead(submission: Submission) -> None:
+    """Encode what the store needs of the events now, on the submitting thread: their properties
+    as JSON, and the keys of their ids.
 
     Under load the writer is the stage every event waits on, while the event loop has time to
-    spare: this moves a microsecond per event from the one to the other.
+    spare: this moves about 1.5 µs per event from the one to the other.
     """
+    keys = submission.id_keys
+    for record in submission.events:
+        if record.distinct_id not in keys:
+            keys[record.distinct_id] = id_key(record.distinct_id)
     # Properties that are not JSON are left to the store, which refuses the batch naming the event.
     with contextlib.suppress(TypeError):
         for record in submission.events:

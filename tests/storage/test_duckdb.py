@@ -127,6 +127,20 @@ def test_events_keep_the_key_of_their_person_and_overrides_re_point_them(tmp_pat
     store.close()
 
 
+def test_keys_computed_ahead_are_taken_from_the_batch(tmp_path: Path) -> None:
+    store = DuckDBEventStore(tmp_path / "kindred.duckdb")
+    events = [
+        (1, 0, EventRecord("Viewed", "u1", T0, "", {})),
+        (1, 1, EventRecord("Viewed", "u2", T0, "", {})),
+    ]
+
+    # The pipeline computes them with id_key; a made-up one shows which the store used.
+    store.write(WriteBatch(events=events, id_keys={"u1": 7}))
+
+    assert persons_by_raw_id(store) == {"u1": {7}, "u2": {id_key("u2")}}
+    store.close()
+
+
 def test_the_last_override_of_an_id_in_a_batch_wins(tmp_path: Path) -> None:
     store = DuckDBEventStore(tmp_path / "kindred.duckdb")
     store.write(WriteBatch(events=[(1, 0, EventRecord("Viewed", "d", T0, "", {}))]))

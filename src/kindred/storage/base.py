@@ -83,7 +83,8 @@ class WriteBatch:
     `persons` maps the seq of an event to its canonical id when that is not its raw id; the store
     keeps it with the event, for reports. `overrides` re-point the events already stored under a
     raw id at a new canonical id: (project, raw id, canonical id), after a merge or an unmerge.
-    A profile whose properties are None is deleted.
+    A profile whose properties are None is deleted. `id_keys` holds the keys
+    (`kindred.storage.keys`) of some of the ids, computed ahead: a store may take them from there.
     """
 
     events: list[tuple[int, int, EventRecord]] = field(default_factory=list)
@@ -92,6 +93,7 @@ class WriteBatch:
     identity: list[tuple[int, IdentityEntry]] = field(default_factory=list)
     profiles: list[tuple[int, str, dict[str, Any] | None, int]] = field(default_factory=list)
     groups: list[tuple[int, str, str, dict[str, Any] | None, int]] = field(default_factory=list)
+    id_keys: dict[str, int] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return (

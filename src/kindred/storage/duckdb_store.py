@@ -455,7 +455,7 @@ def _write_statements(batch: WriteBatch) -> list[Statement]:
     """The statements that write `batch`, with every value encoded up front."""
     statements: list[Statement] = []
     if batch.events:
-        statements.append(_event_statement(batch.events, batch.persons))
+        statements.append(_event_statement(batch.events, batch.persons, batch.id_keys))
     if batch.overrides:
         statements.append(_override_statement(batch.overrides))
     if batch.identity:
@@ -481,12 +481,15 @@ def _write_statements(batch: WriteBatch) -> list[Statement]:
 
 
 def _event_statement(
-    events: list[tuple[int, int, EventRecord]], persons: dict[int, str]
+    events: list[tuple[int, int, EventRecord]], persons: dict[int, str], id_keys: dict[str, int]
 ) -> Statement:
-    key = _KeyMemo()
+    key = _KeyMemo(id_keys)
+    known = key.get
     fields = []
     for p, s, r in events:
-        k = key(r.distinct_id)
+        k = known(r.distinct_id)
+        if k is None:
+            k = key(r.distinct_id)
         person = persons.get(s)
         q = k if person is None else key(person)
         fields.append(
