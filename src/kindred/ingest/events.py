@@ -84,8 +84,8 @@ def validate_event(
 
     `may_reuse=True` lets an accepted record take `item`'s properties dict, changed in place,
     when validation would copy every property unchanged. For callers that decoded `item`
-    themselves and drop it afterwards: it spares building and freeing a dict per event, a tenth
-    of validation's time.
+    themselves and drop it afterwards: it spares building and freeing a dict per event, about
+    0.4 µs of the 7 that decoding and validating a browser SDK's event take.
     """
     assert endpoint in (Endpoint.TRACK, Endpoint.IMPORT), (
         f"events arrive on /track or /import, not {endpoint}"
