@@ -484,12 +484,9 @@ def _event_statement(
     events: list[tuple[int, int, EventRecord]], persons: dict[int, str], id_keys: dict[str, int]
 ) -> Statement:
     key = _KeyMemo(id_keys)
-    known = key.get
     fields = []
     for p, s, r in events:
-        k = known(r.distinct_id)
-        if k is None:
-            k = key(r.distinct_id)
+        k = key(r.distinct_id)
         person = persons.get(s)
         q = k if person is None else key(person)
         fields.append(
