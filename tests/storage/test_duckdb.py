@@ -59,6 +59,32 @@ def test_a_statement_that_fails_rolls_back_the_whole_batch(tmp_path: Path) -> No
     store.close()
 
 
+def test_rows_of_a_failed_write_do_not_reach_the_next_one(tmp_path: Path) -> None:
+    # Events alone take the appender without a transaction of their own; the appender keeps the
+    # rows before a bad one unless the store drops them.
+    store = DuckDBEventStore(tmp_path / "kindred.duckdb")
+    too_late = (1, 1, EventRecord("Viewed", "u1", 2**70, "", {}))
+
+    with pytest.raises(PermanentStorageError, match="could not write a batch"):
+        store.write(WriteBatch(events=[viewed(0), too_late]))
+    store.write(WriteBatch(events=[viewed(2)]))
+
+    assert [e.seq for e in store.events(1, from_ms=T0, to_ms=T0 + 10)] == [2]
+    store.close()
+
+
+def test_a_replaced_profile_keeps_one_row(tmp_path: Path) -> None:
+    store = DuckDBEventStore(tmp_path / "kindred.duckdb")
+    store.write(WriteBatch(profiles=[(1, "u1", {"plan": "free"}, T0)]))
+    store.write(WriteBatch(profiles=[(1, "u1", {"plan": "pro"}, T0 + 1), (1, "u2", {}, T0)]))
+
+    assert store.fetch("rows", "SELECT distinct_id, properties FROM profiles ORDER BY 1") == [
+        ("u1", '{"plan":"pro"}'),
+        ("u2", "{}"),
+    ]
+    store.close()
+
+
 def test_a_file_from_a_newer_kindred_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "kindred.duckdb"
     DuckDBEventStore(path).close()
