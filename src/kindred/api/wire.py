@@ -81,9 +81,10 @@ async def read_wire_request(request: Request, *, max_bytes: int) -> WireRequest:
     """Decode a /track, /engage, /groups or /import request, wherever its payload is."""
     wire = WireRequest(params=parse_form(request.scope["query_string"]))
     body = await read_body(request, max_bytes=max_bytes)
-    body = decompress(body, request.headers.get("content-encoding"), max_bytes=max_bytes)
+    encoding, content_type = _body_headers(request.scope["headers"])
+    body = decompress(body, encoding, max_bytes=max_bytes)
 
-    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    content_type = content_type.split(";")[0].strip().lower()
     stripped = body.lstrip()
     try:
         if content_type == "application/x-ndjson":
@@ -97,6 +98,20 @@ async def read_wire_request(request: Request, *, max_bytes: int) -> WireRequest:
     except PayloadError as exc:
         wire.payload_error = str(exc)
     return wire
+
+
+def _body_headers(headers: list[tuple[bytes, bytes]]) -> tuple[str | None, str]:
+    """(Content-Encoding or None, Content-Type or ""), each the first sent, read from the ASGI
+    scope's headers: Starlette's `request.headers` builds an object that cost a one-event /track
+    ten times these two lookups (1.6 us against 0.15)."""
+    encoding = content_type = None
+    for name, value in headers:
+        if name == b"content-type":
+            if content_type is None:
+                content_type = value.decode("latin-1")
+        elif name == b"content-encoding" and encoding is None:
+            encoding = value.decode("latin-1")
+    return encoding, content_type or ""
 
 
 def ingestion_response(
