@@ -323,7 +323,6 @@ class Pipeline:
         *,
         next_seq: int = 0,
         may_compact: bool = True,
-        before_write: Callable[[], object] | None = None,
     ) -> list[Answer]:
         """Write submissions now, on this thread, each one's events numbered from a seq of its own.
 
@@ -333,23 +332,17 @@ class Pipeline:
         seq used if that is higher. Only while the writer thread is stopped. One transaction, like
         a flush; a failed write raises, and nothing of it was acknowledged. Person overrides are
         folded into the events afterwards when due, unless `may_compact` is false (events are
-        being appended beside this write). `before_write` runs after the submissions are prepared
-        and before the store writes them: a bulk insert running meanwhile can be waited for there,
-        so that identity work overlaps it and the two writes do not compete.
+        being appended beside this write).
         """
         if self._thread is not None:
             raise RuntimeError("write_at() runs only while the writer thread is stopped")
-        results = self._write_placed(placed, before_write) if placed else []
+        results = self._write_placed(placed) if placed else []
         self._next_seq = max(self._next_seq, next_seq)
         if may_compact and self._overrides_since_compaction >= COMPACT_EVERY_OVERRIDES:
             self._compact_safely()
         return results
 
-    def _write_placed(
-        self,
-        placed: Sequence[tuple[int, Submission]],
-        before_write: Callable[[], object] | None,
-    ) -> list[Answer]:
+    def _write_placed(self, placed: Sequence[tuple[int, Submission]]) -> list[Answer]:
         started = time.perf_counter()
         batch = [submission for _, submission in placed]
         write = WriteBatch()
@@ -358,8 +351,6 @@ class Pipeline:
         try:
             first_seqs = [first_seq for first_seq, _ in placed]
             results = self._prepare_batch(batch, write, refusals, first_seqs)
-            if before_write is not None:
-                before_write()
             self._commit(batch, write)
         except Exception:
             self._roll_back(batch, entry_seq)

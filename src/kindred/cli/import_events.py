@@ -14,7 +14,7 @@ event gets the seq of its place in the file, so the two kinds keep the file's or
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -279,15 +279,13 @@ def _load_staged(staged: StagedFile, job: _BulkFile, progress: Any) -> tuple[int
     person_keys = _person_keys(staged.plain_ids(), services.pipeline.engines.get(project))
 
     # DuckDB inserts the plain rows on a thread of its own (it lets go of the GIL) while the other
-    # rows are validated and their identity inputs applied; their write waits for the insert, as
-    # two writes at once run slower than one after the other. Folding the overrides into the
-    # events (`Pipeline.compact`) waits too: these rows need the overrides until then.
+    # rows are validated, their identity inputs applied and written beside the insert: waiting
+    # for it first made the whole import 0.2 s slower (bench/README.md). Folding the overrides
+    # into the events (`Pipeline.compact`) does wait: these rows need the overrides until then.
     with ThreadPoolExecutor(max_workers=1) as executor:
         plain = executor.submit(staged.store_plain, project.id, first_seq, person_keys)
-        others.before_write = plain.result
         imported, rejected = others.import_rows(head)
         imported += others.write() + plain.result()
-        others.before_write = None
     progress.update(1)
 
     others.may_compact = True
@@ -325,9 +323,8 @@ class _OtherRows:
         self.placed_events = 0
         self.last_row = -2
         self.next_row = 0
-        # While the plain rows are being inserted: False, and what waits for the insert.
+        # False while the plain rows are being inserted.
         self.may_compact = False
-        self.before_write: Callable[[], object] | None = None
 
     def all_parse(self) -> bool:
         """Whether orjson decodes every other row (a JSON array is decoded whole, line by line)."""
@@ -418,9 +415,7 @@ class _OtherRows:
 
     def write(self) -> int:
         """Write the events placed so far through the pipeline; return how many it stored."""
-        answers = self.job.services.pipeline.write_at(
-            self.placed, may_compact=self.may_compact, before_write=self.before_write
-        )
+        answers = self.job.services.pipeline.write_at(self.placed, may_compact=self.may_compact)
         self.placed, self.placed_events = [], 0
         stored = 0
         for answer in answers:
