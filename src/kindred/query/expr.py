@@ -18,7 +18,7 @@ loosest to tightest binding:
     defined(a)               true when a has a value: the key exists and is not null
     string(a), number(a), boolean(a), datetime(a)         typecasts
     floor(a), round(a), ceil(a)
-    "text", 'text'           escapes: \\" \\' \\\\ \\/ \\b \\f \\n \\r \\t \\uXXXX
+    "text", 'text'           escapes: \\" \\' \\\\ \\/ \\b \\f \\n \\r \\t \\uHHHH (hex)
     12, 2.5, 1e3, true, false
     [1, "a", true]           constants only, and only after `in`
     datetime("2024-01-31T12:00:00"), datetime(1706702400)  UTC text, or epoch seconds
